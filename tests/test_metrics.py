@@ -1,0 +1,89 @@
+"""The evaluator against the benchmark's own numbers and against sklearn."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from code_used_upload.utils.errors import UserError
+from code_used_upload.utils.metrics import (
+    draw_bootstrap_ids,
+    evaluate,
+    macro_auc,
+    per_label_auc,
+    read_te_results,
+    write_te_results,
+)
+
+EXP0 = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "exp0"
+
+
+def test_golden_benchmark_evaluation():
+    y = np.load(EXP0 / "y_test.npy")
+    pred = np.load(EXP0 / "y_test_pred_xresnet1d101.npy")
+    ids = np.load(EXP0 / "test_bootstrap_ids.npy")
+    result = evaluate(y, pred, bootstrap_ids=ids)
+    expected = {"point": 0.925436, "mean": 0.924870, "lower": 0.918523, "upper": 0.931485}
+    assert {key: round(value, 6) for key, value in result.items()} == expected
+
+
+def test_bootstrap_equals_sklearn_per_resample_with_ties():
+    rng = np.random.default_rng(1)
+    y = (rng.random((300, 6)) < 0.2).astype(int)
+    y[:3] = 1  # every label has positives
+    y[3:6] = 0
+    pred = np.round(rng.random((300, 6)) * 0.5 + 0.3 * y, 1)  # coarse scores: many ties
+    ids = draw_bootstrap_ids(y, n_bootstrap=20, seed=3)
+    per_resample = [roc_auc_score(y[i], pred[i], average="macro") for i in ids]
+    result = evaluate(y, pred, bootstrap_ids=ids)
+    assert result["mean"] == pytest.approx(np.mean(per_resample), abs=1e-12)
+    assert result["lower"] == pytest.approx(np.quantile(per_resample, 0.05), abs=1e-12)
+    assert result["upper"] == pytest.approx(np.quantile(per_resample, 0.95), abs=1e-12)
+    assert result["point"] == pytest.approx(roc_auc_score(y, pred, average="macro"), abs=1e-12)
+
+
+def test_bootstrap_redraws_resamples_without_positives():
+    y = np.zeros((50, 2), dtype=int)
+    y[0, 0] = 1  # one positive in 50 rows: about a third of plain resamples would miss it
+    y[::2, 1] = 1
+    ids = draw_bootstrap_ids(y, n_bootstrap=200, seed=7)
+    assert ids.shape == (200, 50)
+    assert ids.min() >= 0 and ids.max() < 50
+    assert all(y[i].sum(axis=0).min() > 0 for i in ids)
+    np.testing.assert_array_equal(ids, draw_bootstrap_ids(y, n_bootstrap=200, seed=7))
+    assert not np.array_equal(ids, draw_bootstrap_ids(y, n_bootstrap=200, seed=8))
+
+
+def test_label_without_positive_is_a_user_error():
+    y = np.array([[1, 0], [0, 0], [1, 0]])
+    with pytest.raises(UserError, match=r"\[1\]"):
+        macro_auc(y, np.random.default_rng(0).random(y.shape))
+    with pytest.raises(UserError):
+        draw_bootstrap_ids(y)
+
+
+def test_te_results_round_trip_and_benchmark_file(tmp_path):
+    benchmark = read_te_results(EXP0 / "te_results_xresnet1d101.csv")
+    assert round(benchmark["lower"], 6) == 0.918523
+    path = tmp_path / "te_results.csv"
+    write_te_results(path, benchmark)
+    assert path.read_text() == (EXP0 / "te_results_xresnet1d101.csv").read_text()
+    assert read_te_results(path) == benchmark
+
+
+def test_per_label_auc_matches_sklearn_and_marks_undefined_labels():
+    rng = np.random.default_rng(2)
+    y = (rng.random((40, 4)) < 0.4).astype(int)
+    y[:, 2] = 0  # no positive
+    y[:, 3] = 1  # no negative
+    y[0, :2] = [1, 0]
+    y[1, :2] = [0, 1]
+    pred = rng.random((40, 4))
+    table = per_label_auc(y, pred, ["A", "B", "C", "D"])
+    assert list(table.columns) == ["label", "auc", "positives"]
+    assert list(table["label"]) == ["A", "B", "C", "D"]
+    assert list(table["positives"]) == [int(y[:, i].sum()) for i in range(4)]
+    for i in range(2):
+        assert table["auc"][i] == pytest.approx(roc_auc_score(y[:, i], pred[:, i]), abs=1e-15)
+    assert table["auc"][2:].isna().all()
