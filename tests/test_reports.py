@@ -34,7 +34,7 @@ def outputfolder(tmp_path):
     write_cell(tmp_path, "exp0", "fcn_wang_ldm", "seed0", 0.9254)
     write_cell(tmp_path, "exp3", "fcn_wang", "seed0", 0.80)
     write_cell(tmp_path, "exp3", "fcn_wang", "seed1", 0.84)
-    write_cell(tmp_path, "exp3", "naive", "seed0", 0.50)
+    write_cell(tmp_path, "exp3", "naive", "", 0.50)  # the benchmark's seedless naive folder
     write_cell(tmp_path, "exp9", "mymodel", "seed4", 0.70)  # not in the configs: still collected
     return tmp_path
 
@@ -44,7 +44,7 @@ def test_collect_results_reads_complete_cells_only(outputfolder):
     assert list(results.columns) == ["task", "model", "seed", "point", "mean", "lower", "upper"]
     assert list(zip(results["task"], results["model"], results["seed"])) == [
         ("all", "fcn_wang", 0), ("all", "fcn_wang", 1), ("all", "fcn_wang_ldm", 0),
-        ("exp9", "mymodel", 4), ("rhythm", "fcn_wang", 0), ("rhythm", "fcn_wang", 1), ("rhythm", "naive", 0),
+        ("exp9", "mymodel", 4), ("rhythm", "fcn_wang", 0), ("rhythm", "fcn_wang", 1), ("rhythm", "naive", pd.NA),
     ]
     assert results["lower"].tolist() == pytest.approx((results["point"] - 0.01).tolist())
 
@@ -58,6 +58,9 @@ def test_summary_table_cells_order_and_missing(outputfolder):
     assert table.loc["FCN_wang"].tolist() == ["0.910(.010)", "0.820(.020)", "0.865(.015)"]
     assert table.loc["FCN_wang+LDM"].tolist() == ["0.925(.000)", "-", "-"]
     assert table.loc["LSTM"].tolist() == ["-", "-", "-"]
+    with_naive = summary_table(collect_results(outputfolder), ["naive", "fcn_wang"], ["rhythm"])
+    assert list(with_naive.index) == ["FCN_wang", "naive"]
+    assert with_naive.loc["naive"].tolist() == ["0.500(.000)", "0.500(.000)"]
 
 
 def test_format_cell_drops_the_leading_zero_of_the_std():

@@ -33,22 +33,28 @@ MISSING = "-"
 
 
 def collect_results(outputfolder):
-    """One row per complete cell (task, model, seed) with its te_results values."""
+    """One row per complete cell (task, model, seed) with its te_results values.
+
+    Seeded cells live in `models/<model>/seed<k>/`; a model without seeds (the benchmark's `naive`,
+    deterministic) keeps the benchmark's `models/<model>/results/` and gets a missing seed.
+    """
     rows = []
     for te_results in sorted(Path(outputfolder).glob("*/models/*/*/results/te_results.csv")):
-        seed_folder = te_results.parents[1]
-        model_folder = seed_folder.parent
-        seed = SEED_FOLDER.fullmatch(seed_folder.name)
-        if seed is None or model_folder.name.startswith((".", "tmp")):
-            continue
-        experiment = model_folder.parents[1].name
-        rows.append({
-            "task": EXPERIMENT_TASKS.get(experiment, experiment),
-            "model": model_folder.name,
-            "seed": int(seed.group(1)),
-            **read_te_results(te_results),
-        })
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        seed = SEED_FOLDER.fullmatch(te_results.parents[1].name)
+        if seed is not None:
+            rows.append(_result_row(te_results.parents[2], int(seed.group(1)), te_results))
+    for te_results in sorted(Path(outputfolder).glob("*/models/*/results/te_results.csv")):
+        rows.append(_result_row(te_results.parents[1], pd.NA, te_results))
+    rows = [row for row in rows if not row["model"].startswith((".", "tmp"))]
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    results["seed"] = results["seed"].astype("Int64")
+    return results
+
+
+def _result_row(model_folder, seed, te_results):
+    experiment = model_folder.parents[1].name
+    return {"task": EXPERIMENT_TASKS.get(experiment, experiment), "model": model_folder.name, "seed": seed,
+            **read_te_results(te_results)}
 
 
 def _in_order(requested, known):
