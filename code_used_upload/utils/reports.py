@@ -194,6 +194,7 @@ def _plot_summary(results, models, tasks, path):
         low, high = min(values), max(values)
         margin = max(0.01, 0.15 * (high - low))
         axes.set_ylim(max(0.0, low - margin), min(1.0, high + margin))
+        axes.set_xlim(-0.6, len(backbones) - 0.4)  # missing bars keep their place
         axes.set_xticks(x, [MODEL_ROWS.get(b, b) for b in backbones], rotation=30, ha="right", fontsize=8)
         axes.set_title(column, fontsize=10)
         axes.set_ylabel("test macro-AUC")
