@@ -2,13 +2,15 @@
 
 Everything is rebuilt from `<outputfolder>/<exp>/models/<model>/seed<k>/results/te_results.csv`
 (only complete cells are there; temporary folders are ignored), so the summary after every finished
-cell is always consistent with what is on disk. Conventions, the ones the LDM paper's table follows:
-- a cell `0.923(.001)` is the mean and the standard deviation (ddof=0, numpy's default) over seeds
-  of the test macro-AUC point estimate; one seed gives `.000`; `-` where no seed finished;
+cell is always consistent with what is on disk. Conventions:
+- a cell `0.923(.001)` is the mean and the standard deviation over seeds of the test macro-AUC
+  point estimate; the paper does not say which std it printed, ddof=0 (numpy's default) is our
+  choice; one seed gives `.000`; `-` where no seed finished;
 - the Average column is the mean over tasks of the per-task means, with the mean over tasks of the
   per-task standard deviations in brackets; it is `-` unless every requested task has a result (an
   average over a different set of tasks would not be comparable). The paper's own Average cells
-  agree with this: each of its twelve rows has the std equal to the mean of its six task stds.
+  agree with this to their printed 3 decimals in all twelve rows (mean of the six means and of
+  the six stds).
 Figures use matplotlib's Figure directly (Agg canvas, no pyplot state), so writing them is cheap
 and safe from any thread.
 """
