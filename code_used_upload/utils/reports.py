@@ -9,8 +9,9 @@ cell is always consistent with what is on disk. Conventions:
 - the Average column is the mean over tasks of the per-task means, with the mean over tasks of the
   per-task standard deviations in brackets; it is `-` unless every requested task has a result (an
   average over a different set of tasks would not be comparable). The paper's own Average cells
-  agree with this to their printed 3 decimals in all twelve rows (mean of the six means and of
-  the six stds).
+  fit this in all twelve rows within the rounding of its printed cells (the mean of the six
+  printed stds is within .0005 of the printed Average std; the std of per-seed averages would be
+  smaller).
 Figures use matplotlib's Figure directly (Agg canvas, no pyplot state), so writing them is cheap
 and safe from any thread.
 """
