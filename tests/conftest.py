@@ -1,0 +1,30 @@
+"""Shared fixtures: the read-only real PTB-XL slice in ../shared and small synthetic PTB-XLs."""
+
+from pathlib import Path
+
+import pytest
+
+from code_used_upload.utils.synthetic import write_synthetic_ptbxl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    """../shared beside the repository: the real PTB-XL 1.0.1 slice and the benchmark's artefacts."""
+    shared = REPO.parent / "shared"
+    if not (shared / "ptbxl-sample" / "ptbxl_database.csv").is_file():
+        pytest.fail(f"{shared} with ptbxl-sample/ is needed by this test: place the project's shared data there.")
+    return shared
+
+
+@pytest.fixture(scope="session")
+def synthetic_ptbxl(tmp_path_factory):
+    """A synthetic PTB-XL of 600 records at 100 Hz (seed 0): enough to train and test on."""
+    return write_synthetic_ptbxl(tmp_path_factory.mktemp("synthetic_ptbxl"), n_records=600, seed=0, sampling_frequencies=(100,))
+
+
+@pytest.fixture(scope="session")
+def synthetic_ptbxl_both_rates(tmp_path_factory):
+    """A small synthetic PTB-XL (60 records) at 100 and 500 Hz, for loader tests."""
+    return write_synthetic_ptbxl(tmp_path_factory.mktemp("synthetic_ptbxl_both"), n_records=60, seed=0, sampling_frequencies=(100, 500))
