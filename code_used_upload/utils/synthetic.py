@@ -35,7 +35,7 @@ SIGNATURE_MV = 0.15  # amplitude of one signature, comparable to the noise
 NOISE_MV = 0.1
 
 
-def _signatures(statements):
+def statement_signatures(statements):
     """name -> (frequency, lead pattern) for every class, subclass and statement; fixed across seeds."""
     rng = np.random.default_rng(20231)
     names = [f"class:{c}" for c in CLASS_FREQUENCIES]
@@ -169,7 +169,7 @@ def write_synthetic_ptbxl(folder, n_records=1000, seed=0, sampling_frequencies=(
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(STATEMENTS_FILE, folder / "scp_statements.csv")
     statements = pd.read_csv(STATEMENTS_FILE, index_col=0)
-    signatures = _signatures(statements)
+    signatures = statement_signatures(statements)
 
     rng = np.random.default_rng(seed)
     pools = _statement_pools(statements)
