@@ -55,12 +55,26 @@ def test_bootstrap_redraws_resamples_without_positives():
     assert not np.array_equal(ids, draw_bootstrap_ids(y, n_bootstrap=200, seed=8))
 
 
-def test_label_without_positive_is_a_user_error():
-    y = np.array([[1, 0], [0, 0], [1, 0]])
-    with pytest.raises(UserError, match=r"\[1\]"):
+def test_labels_with_one_class_are_left_out_of_the_macro_auc_with_a_warning():
+    rng = np.random.default_rng(0)
+    y = np.stack([rng.integers(0, 2, 40), np.zeros(40, int), rng.integers(0, 2, 40), np.ones(40, int)], axis=1)
+    y[:2, [0, 2]] = [[1, 1], [0, 0]]
+    scores = rng.random(y.shape)
+    with pytest.warns(UserWarning, match=r"\[1, 3\]"):
+        point = macro_auc(y, scores)
+    assert point == pytest.approx(roc_auc_score(y[:, [0, 2]], scores[:, [0, 2]], average="macro"))
+    with pytest.warns(UserWarning):
+        ids = draw_bootstrap_ids(y, n_bootstrap=20)
+    assert all(y[i][:, [0, 2]].sum(axis=0).min() > 0 for i in ids)
+    with pytest.warns(UserWarning):
+        result = evaluate(y, scores, bootstrap_ids=ids)
+    assert result["point"] == pytest.approx(point)
+
+
+def test_no_scorable_label_is_a_user_error():
+    y = np.array([[1, 0], [1, 0], [1, 0]])
+    with pytest.raises(UserError, match="no label"):
         macro_auc(y, np.random.default_rng(0).random(y.shape))
-    with pytest.raises(UserError):
-        draw_bootstrap_ids(y)
 
 
 def test_te_results_round_trip_and_benchmark_file(tmp_path):

@@ -9,6 +9,7 @@ a resample is a vector of row counts, and the AUC of weighted rows with ties cou
 the area sklearn's ROC curve gives, so the numbers agree with sklearn's to rounding error.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +22,25 @@ TE_RESULTS_INDEX = ["point", "mean", "lower", "upper"]
 
 
 def _check_labels(y_true):
-    """Every label needs a positive and a negative, or its AUC (and the bootstrap) is undefined."""
+    """A (records, labels) matrix, reduced to the labels whose AUC is defined on these records.
+
+    A label needs a positive and a negative among the evaluated records. On PTB-XL's test fold every
+    label of every task has both, so this changes nothing there; on a small fold (the synthetic
+    demo) the labels without both are left out of the macro-AUC, with a warning that names them.
+    """
     y_true = np.asarray(y_true)
     if y_true.ndim != 2:
         raise UserError(f"y_true must be a (records, labels) matrix, got shape {y_true.shape}")
     positives = y_true.sum(axis=0)
-    one_class = np.flatnonzero((positives == 0) | (positives == len(y_true)))
-    if len(one_class):
-        raise UserError(
-            f"label column(s) {one_class.tolist()} have only one class among the {len(y_true)} test "
-            "records, so their ROC AUC is undefined; drop those labels or use a larger test fold"
-        )
-    return y_true
+    scorable = (positives > 0) & (positives < len(y_true))
+    if not scorable.any():
+        raise UserError(f"no label has both a positive and a negative among the {len(y_true)} test records, "
+                        "so no ROC AUC is defined; use a larger test fold")
+    if not scorable.all():
+        warnings.warn(f"label column(s) {np.flatnonzero(~scorable).tolist()} have only one class among the "
+                      f"{len(y_true)} test records: their AUC is undefined and they are left out of the macro-AUC",
+                      stacklevel=3)
+    return y_true, scorable
 
 
 def _weighted_label_aucs(y_true, y_pred, weights):
@@ -58,13 +66,14 @@ def _weighted_label_aucs(y_true, y_pred, weights):
 
 def macro_auc(y_true, y_pred):
     """Mean of the per-label ROC AUCs, as sklearn's roc_auc_score(average='macro') in the benchmark."""
-    y_true = _check_labels(y_true)
-    return float(roc_auc_score(y_true, np.asarray(y_pred), average="macro"))
+    y_true, scorable = _check_labels(y_true)
+    return float(roc_auc_score(y_true[:, scorable], np.asarray(y_pred)[:, scorable], average="macro"))
 
 
 def draw_bootstrap_ids(y_true, n_bootstrap=100, seed=0):
     """(n_bootstrap, N) row indices drawn with replacement; resamples lacking a positive are redrawn."""
-    y_true = _check_labels(y_true)
+    y_true, scorable = _check_labels(y_true)
+    y_true = y_true[:, scorable]
     rng = np.random.default_rng(seed)
     n = len(y_true)
     samples, tries = [], 0
@@ -83,10 +92,11 @@ def draw_bootstrap_ids(y_true, n_bootstrap=100, seed=0):
 
 def evaluate(y_true, y_pred, bootstrap_ids=None, n_bootstrap=100, seed=0):
     """Point macro-AUC and the bootstrap's mean, 5% and 95% quantiles (the benchmark's te_results)."""
-    y_true = _check_labels(y_true)
+    y_true, scorable = _check_labels(y_true)
     y_pred = np.asarray(y_pred)
     if y_pred.shape != y_true.shape:
         raise UserError(f"predictions have shape {y_pred.shape} but labels have shape {y_true.shape}")
+    y_true, y_pred = y_true[:, scorable], y_pred[:, scorable]
     if bootstrap_ids is None:
         bootstrap_ids = draw_bootstrap_ids(y_true, n_bootstrap, seed)
     bootstrap_ids = np.asarray(bootstrap_ids)
