@@ -1,0 +1,135 @@
+"""Train every baseline and its +LDM variant on the six PTB-XL tasks and write the paper's table.
+
+    python code_used_upload/order_results_ptbxl1_upload.py                  # the whole grid
+    python code_used_upload/order_results_ptbxl1_upload.py --models fcn_wang,fcn_wang_ldm --seeds 0 --epochs 5
+    python code_used_upload/order_results_ptbxl1_upload.py --demo           # synthetic data, a few minutes on CPU
+
+The constants below choose the experiment; each one is overridden by the flag of the same name in
+lower case (`--sampling_frequency 500` or `--sampling-frequency 500`). Rerunning skips complete cells.
+"""
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from code_used_upload.configs.configs import MODELS as ALL_MODELS
+from code_used_upload.configs.tasks import TASKS as ALL_TASKS
+from code_used_upload.utils.errors import UserError
+
+DATAFOLDER = "data/ptbxl/"
+OUTPUTFOLDER = "outputs/"
+MODELS = ALL_MODELS                # the 12: six backbones, each with and without LDM
+TASKS = ALL_TASKS                  # all, diagnostic, subdiagnostic, superdiagnostic, form, rhythm
+SEEDS = [0, 1, 2]
+EPOCHS = 50
+SAMPLING_FREQUENCY = 100           # 100 or 500 Hz
+BATCH_SIZE = 128
+DEVICE = "auto"                    # auto, cpu or cuda
+COMPILE = False                    # torch.compile the models (CUDA runs)
+VAL_EVERY = 0                      # validation macro-AUC every N epochs in training.png; 0 = off
+EXECUTOR = "local"                 # local (one cell after another) or ray
+RAY_ADDRESS = None                 # a running Ray cluster ("auto"), or None to start a local one
+GPUS_PER_CELL = 0.0                # Ray: GPUs per cell; fractions pack small cells on one GPU
+CPUS_PER_CELL = 1.0                # Ray: CPUs per cell
+
+# --demo: the project's synthetic PTB-XL in a temporary folder, tiny settings, all 12 x 6 cells
+DEMO = dict(OUTPUTFOLDER="outputs/demo/", SEEDS=[0], EPOCHS=2, BATCH_SIZE=32, DEVICE="cpu")
+DEMO_RECORDS = 300
+
+CONSTANTS = ["DATAFOLDER", "OUTPUTFOLDER", "MODELS", "TASKS", "SEEDS", "EPOCHS", "SAMPLING_FREQUENCY",
+             "BATCH_SIZE", "DEVICE", "COMPILE", "VAL_EVERY", "EXECUTOR", "RAY_ADDRESS", "GPUS_PER_CELL",
+             "CPUS_PER_CELL"]
+
+
+def comma_list(item_type):
+    def parse(text):
+        return [item_type(item) for item in text.split(",") if item.strip()]
+    return parse
+
+
+def parse_args(argv=None):
+    """One flag per constant, its default the constant (or the demo's value under --demo)."""
+    argv = sys.argv[1:] if argv is None else argv
+    defaults = {name: globals()[name] for name in CONSTANTS}
+    if "--demo" in argv:
+        defaults.update(DEMO)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in CONSTANTS:
+        value = defaults[name]
+        flags = sorted({f"--{name.lower()}", f"--{name.lower().replace('_', '-')}"}, key=len, reverse=True)
+        if isinstance(value, bool):
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=value)
+        elif isinstance(value, list):
+            parser.add_argument(*flags, dest=name, type=comma_list(type(value[0])), default=value,
+                                help=f"comma-separated (default: {','.join(map(str, value))})")
+        else:
+            kind = float if isinstance(value, float) else int if isinstance(value, int) else str
+            parser.add_argument(*flags, dest=name, type=kind, default=value, help=f"(default: {value})")
+    parser.add_argument("--prepare-only", "--prepare_only", action="store_true",
+                        help="write each task's labels, classes and scaler under OUTPUTFOLDER; train nothing")
+    parser.add_argument("--demo", action="store_true",
+                        help=f"synthetic PTB-XL ({DEMO_RECORDS} records), tiny settings, the full table in minutes")
+    return parser.parse_args(argv)
+
+
+def check_names(names, valid, what):
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise UserError(f"unknown {what} {', '.join(unknown)}; valid {what}s: {', '.join(valid)}")
+
+
+def run(args):
+    from code_used_upload.experiments.cell import RunSettings
+    from code_used_upload.experiments.grid import run_grid_locally
+    from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
+    from code_used_upload.models import available_models
+    from code_used_upload.utils.reports import write_summary
+
+    check_names(args.MODELS, available_models(), "model")
+    check_names(args.TASKS, ALL_TASKS, "task")
+    if args.SAMPLING_FREQUENCY not in (100, 500):
+        raise UserError(f"--sampling_frequency {args.SAMPLING_FREQUENCY}: PTB-XL has 100 and 500 Hz records")
+    with tempfile.TemporaryDirectory(prefix="synthetic-ptbxl-") as scratch:
+        if args.demo:
+            from code_used_upload.utils.synthetic import write_synthetic_ptbxl
+            args.DATAFOLDER = str(write_synthetic_ptbxl(Path(scratch) / "ptbxl", n_records=DEMO_RECORDS,
+                                                        seed=0, sampling_frequencies=(args.SAMPLING_FREQUENCY,)))
+        dataset = Dataset(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY)
+        if args.prepare_only:
+            for task in args.TASKS:
+                prepare_task(dataset, args.OUTPUTFOLDER, task)
+            print(f"prepared {', '.join(args.TASKS)} under {args.OUTPUTFOLDER}")
+            return []
+        settings = RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, device=args.DEVICE,
+                               compile=args.COMPILE, val_every=args.VAL_EVERY)
+        if args.EXECUTOR == "ray":
+            from code_used_upload.experiments.ray_executor import run_grid_on_ray
+            failed = run_grid_on_ray(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings,
+                                     address=args.RAY_ADDRESS, gpus_per_cell=args.GPUS_PER_CELL,
+                                     cpus_per_cell=args.CPUS_PER_CELL)
+        elif args.EXECUTOR == "local":
+            failed = run_grid_locally(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings)
+        else:
+            raise UserError(f"--executor {args.EXECUTOR}: use local or ray")
+    write_summary(args.OUTPUTFOLDER, args.MODELS, args.TASKS)
+    print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+    return failed
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        failed = run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name, error in failed:
+        print(f"cell {name} failed: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
