@@ -1,0 +1,92 @@
+"""Run the grid's cells as Ray tasks: on the GPUs and CPUs of one machine or of a whole cluster.
+
+The driver prepares each task's artefacts once; each cell is then a Ray task that rebuilds its
+task's data from the data folder and the signal cache (both on a filesystem every node sees) and
+writes its folder in the usual layout, atomically. Fractional `gpus_per_cell` packs several small
+cells onto one GPU. Complete cells are skipped as in the local executor; a failing cell is reported
+and the others go on; Ctrl-C cancels what is outstanding, and no half-written cell remains.
+"""
+import functools
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+import code_used_upload
+from code_used_upload.experiments.cell import run_cell
+from code_used_upload.experiments.grid import describe_error, grid_cells, pending_cells, report_cell
+from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
+from code_used_upload.utils.errors import UserError
+from code_used_upload.utils.reports import write_summary
+
+LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # cells exchange only small results: keep /dev/shm free
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install -r requirements-ray.txt") from None
+    return ray
+
+
+@functools.lru_cache(maxsize=1)
+def task_data(datafolder, outputfolder, sampling_frequency, task):
+    """A worker keeps the last task's data, so consecutive cells of one task load it once."""
+    dataset = Dataset(datafolder, outputfolder, sampling_frequency, progress=False)
+    return prepare_task(dataset, outputfolder, task, write=False)
+
+
+def remote_cell(datafolder, outputfolder, sampling_frequency, task, model, seed, settings):
+    """The body of one Ray task: returns the cell's test evaluation and its wall time."""
+    started = time.time()
+    result = run_cell(task_data(datafolder, outputfolder, sampling_frequency, task), model, seed, settings)
+    return result, time.time() - started
+
+
+def start_ray(ray, address):
+    """Join the cluster at `address`, or start a local one; ship this package to the workers."""
+    package = str(Path(code_used_upload.__file__).parent)
+    options = dict(runtime_env={"py_modules": [package]}, include_dashboard=False, log_to_driver=True)
+    if address is None:
+        options["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
+    ray.init(address=address, **options)
+
+
+def run_grid_on_ray(dataset, outputfolder, tasks, models, seeds, settings,
+                    address=None, gpus_per_cell=0.0, cpus_per_cell=1.0):
+    """Run the pending cells as Ray tasks; returns the failed cells as (name, error)."""
+    ray = import_ray()
+    cells = grid_cells(tasks, models, seeds)
+    pending = pending_cells(outputfolder, cells)
+    for task in sorted({task for task, _, _ in pending}, key=tasks.index):
+        prepare_task(dataset, outputfolder, task)
+    start_ray(ray, address)
+    run = ray.remote(remote_cell).options(num_gpus=gpus_per_cell, num_cpus=cpus_per_cell, max_retries=0)
+    quiet = replace(settings, progress=False)
+    futures = {run.remote(dataset.datafolder, str(outputfolder), dataset.sampling_frequency, task, model, seed, quiet):
+               (task, model, seed) for task, model, seed in pending}
+    failed = []
+    bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="grid", unit="cell")
+    try:
+        while futures:
+            done, _ = ray.wait(list(futures), num_returns=1)
+            task, model, seed = futures.pop(done[0])
+            try:
+                result, seconds = ray.get(done[0])
+            except Exception as error:  # one failing cell must not stop the grid
+                cause = getattr(error, "cause", None) or error
+                failed.append((f"{task}/{model}/seed{seed}", describe_error(cause)))
+                report_cell(bar, task, model, seed, 0.0, error=describe_error(cause))
+                continue
+            report_cell(bar, task, model, seed, seconds, result=result)
+            write_summary(outputfolder, models, tasks)
+    except KeyboardInterrupt:
+        for future in futures:
+            ray.cancel(future, force=True)
+        raise
+    finally:
+        bar.close()
+        ray.shutdown()
+    return failed
