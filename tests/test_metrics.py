@@ -101,3 +101,21 @@ def test_per_label_auc_matches_sklearn_and_marks_undefined_labels():
     for i in range(2):
         assert table["auc"][i] == pytest.approx(roc_auc_score(y[:, i], pred[:, i]), abs=1e-15)
     assert table["auc"][2:].isna().all()
+
+
+def test_a_test_fold_too_small_for_the_redraw_rule_still_gets_a_bootstrap():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, (30, 4))
+    y[:, 3] = 0
+    y[0, 3] = 1  # one positive: a third of the resamples miss it, so the benchmark's rule gives up
+    scores = rng.random(y.shape)
+    with pytest.warns(UserWarning, match="too few"):
+        ids = draw_bootstrap_ids(y, n_bootstrap=50, seed=1, max_tries_per_sample=1)
+    assert ids.shape == (50, 30)
+    assert any(y[i, 3].sum() == 0 for i in ids)
+    result = evaluate(y, scores, bootstrap_ids=ids)
+    defined = [[label for label in range(4) if 0 < y[i, label].sum() < 30] for i in ids]
+    per_resample = [roc_auc_score(y[i][:, labels], scores[i][:, labels], average="macro")
+                    for i, labels in zip(ids, defined)]
+    assert result["mean"] == pytest.approx(np.mean(per_resample), rel=1e-12)
+    assert result["lower"] == pytest.approx(np.quantile(per_resample, 0.05), rel=1e-12)
