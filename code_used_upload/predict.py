@@ -1,0 +1,172 @@
+"""Classify your own 12-lead WFDB records with one trained cell of the grid.
+
+    python code_used_upload/predict.py --cell outputs/exp1.1.1/models/fcn_wang_ldm/seed0 my/record1 my/record2
+    python code_used_upload/predict.py --cell ... --top 3 --csv predictions.csv my/records/*.hea
+
+A record is a path as wfdb takes it (without .hea/.dat; a trailing .hea or .dat is dropped), of any
+length of at least one 2.5 s window, recorded at the cell's sampling frequency with the 12 standard
+leads in PTB-XL's order (I, II, III, aVR, aVL, aVF, V1-V6; a record naming those leads in another
+order is reordered). It is standardised with the cell's scaler and cut into the evaluation's windows,
+with the maximum over windows per label, exactly as the cell's test predictions were made.
+A record that cannot be classified gets one message on stderr and the others are still classified;
+the exit code is then 1 (2 for a bad --cell).
+"""
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pandas as pd
+import torch
+import wfdb
+
+from code_used_upload.experiments.cell import CELL_FILE, WEIGHTS_FILE
+from code_used_upload.experiments.scp_experiment import standardise
+from code_used_upload.models import build_model
+from code_used_upload.utils.errors import UserError
+from code_used_upload.utils.inference import predict_records
+from code_used_upload.utils.training import resolve_device
+
+PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+CELL_KEYS = ["model", "classes", "scaler", "sampling_frequency", "crop", "stride"]
+CELL_EXAMPLE = "outputs/exp1.1.1/models/fcn_wang/seed0"
+
+
+def load_cell(folder):
+    """(settings from cell.json, the model with its trained weights on the CPU) of a complete cell."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--cell {folder}: no such folder; pass a trained cell such as {CELL_EXAMPLE}")
+    missing = [name for name in (CELL_FILE, WEIGHTS_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"--cell {folder} is not a complete trained cell (no {' or '.join(missing)}); "
+                        f"pass a folder written by the driver, such as {CELL_EXAMPLE}")
+    try:
+        settings = json.loads((folder / CELL_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"--cell {folder}: {CELL_FILE} is unreadable ({error}); retrain the cell")
+    absent = [key for key in CELL_KEYS if key not in settings]
+    if absent:
+        raise UserError(f"--cell {folder}: {CELL_FILE} lacks {', '.join(absent)}; retrain the cell")
+    model = build_model(settings["model"], num_classes=len(settings["classes"]))
+    try:
+        model.load_state_dict(torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    except Exception as error:  # a truncated file, or weights of another model: both mean retrain
+        raise UserError(f"--cell {folder}: {WEIGHTS_FILE} does not load into {settings['model']} with "
+                        f"{len(settings['classes'])} labels ({type(error).__name__}); retrain the cell")
+    return settings, model
+
+
+def record_path(record):
+    """The path wfdb wants: a trailing .hea or .dat (as a shell glob gives) is dropped."""
+    record = str(record)
+    return record[:-4] if record.endswith((".hea", ".dat")) else record
+
+
+def read_signal(record, sampling_frequency, window):
+    """The record's (time, 12) float32 signal as wfdb reads it, or a UserError saying why it cannot be used."""
+    try:
+        signal, fields = wfdb.rdsamp(record_path(record))
+    except FileNotFoundError as error:
+        raise UserError(f"record {record}: missing ({error.filename or record} not found)")
+    except Exception as error:  # wfdb's many header and signal parse errors
+        raise UserError(f"record {record}: unreadable WFDB record ({type(error).__name__}: {error})")
+    n_time, n_leads = signal.shape
+    if n_leads != len(PTBXL_LEADS):
+        raise UserError(f"record {record}: has {n_leads} leads; the model needs the 12 standard leads")
+    if fields["fs"] != sampling_frequency:
+        raise UserError(f"record {record}: recorded at {fields['fs']:g} Hz, but the cell was trained at "
+                        f"{sampling_frequency} Hz; resample it to {sampling_frequency} Hz")
+    if n_time < window:
+        raise UserError(f"record {record}: {n_time / sampling_frequency:g} s long ({n_time} samples); the model "
+                        f"needs at least {window / sampling_frequency:g} s ({window} samples at {sampling_frequency} Hz)")
+    if np.isnan(signal).any():
+        raise UserError(f"record {record}: has missing samples (NaN); fill or cut them first")
+    names = [str(name).upper() for name in fields["sig_name"]]
+    if sorted(names) == sorted(PTBXL_LEADS):  # the standard leads, maybe in another order
+        signal = signal[:, [names.index(lead) for lead in PTBXL_LEADS]]
+    return signal.astype(np.float32)
+
+
+def predict_files(cell_folder, records, device="cpu"):
+    """(probabilities, errors): a DataFrame (record x label) of the records that could be classified,
+    in the given order, and a list of (record, message) for those that could not.
+
+    Records of equal length go through the model together, as the evaluation's test fold does.
+    """
+    try:
+        device = resolve_device(device)
+    except RuntimeError as error:
+        raise UserError(str(error))
+    settings, model = load_cell(cell_folder)
+    model.to(device)
+    fs, window, stride = settings["sampling_frequency"], settings["crop"], settings["stride"]
+    signals, errors = [], []
+    for record in records:
+        try:
+            signals.append((str(record), read_signal(record, fs, window)))
+        except UserError as error:
+            errors.append((str(record), str(error)))
+    rows_by_length = defaultdict(list)
+    for row, (_, signal) in enumerate(signals):
+        rows_by_length[len(signal)].append(row)
+    probabilities = np.zeros((len(signals), len(settings["classes"])), dtype=np.float32)
+    for rows in rows_by_length.values():
+        X = standardise(np.stack([signals[row][1] for row in rows]), settings["scaler"])
+        probabilities[rows] = predict_records(model, X, window, stride, device)
+    index = pd.Index([record for record, _ in signals], name="record")
+    return pd.DataFrame(probabilities, index=index, columns=settings["classes"]), errors
+
+
+def print_predictions(table, top=None):
+    """Per record its labels, most probable first."""
+    width = max((len(label) for label in table.columns), default=0)
+    for record, probabilities in table.iterrows():
+        print(record)
+        for label, probability in probabilities.sort_values(ascending=False, kind="stable").head(top).items():
+            print(f"  {label:<{width}}  {probability:.4f}")
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of labels")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cell", required=True, help=f"a trained cell folder, e.g. {CELL_EXAMPLE}")
+    parser.add_argument("records", nargs="+", metavar="RECORD", help="WFDB record paths (without extension)")
+    parser.add_argument("--top", type=positive_int, default=None, help="print only the K most probable labels")
+    parser.add_argument("--csv", default=None, help="also write a table: one row per record, one column per label")
+    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="(default: cpu)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        table, errors = predict_files(args.cell, args.records, device=args.device)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print_predictions(table, args.top)
+    if args.csv:
+        try:
+            table.to_csv(args.csv)
+        except OSError as error:
+            print(f"error: cannot write --csv {args.csv} ({error.strerror})", file=sys.stderr)
+            return 2
+    for _, message in errors:
+        print(f"error: {message}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
