@@ -85,25 +85,24 @@ def triplet_semihard_losses(labels, embeddings, margin=2.0):
 
     TensorFlow Addons' triplet_semihard_loss as the LDM reference ported it: for anchor a and positive p
     (same label, p != a) the negative is the closest one farther than d(a, p), else the farthest negative
-    (0 when the batch has no negative); loss = sum over pairs of max(margin + d(a, p) - d(a, n), 0) / #pairs.
-    The reference's O(B^3) mask is replaced by sorting each anchor's negative distances and a binary search:
-    memory O(L * B^2).
+    (distance 0 when the batch has no negative); loss = sum over pairs of max(margin + d(a, p) - d(a, n), 0)
+    divided by the number of pairs. The reference's O(B^3) mask becomes a sort of each anchor's negative
+    distances and a binary search: memory O(L * B^2). Only the chosen distances carry gradients, as there.
     """
-    embeddings = embeddings.float()
-    d = _pairwise_squared_distances(embeddings)
+    d = _pairwise_squared_distances(embeddings.float())
+    B = d.shape[-1]
     same = labels.unsqueeze(-1) == labels.unsqueeze(-2)  # (L, B, B), diagonal included
-    negative = ~same
-    n_neg = negative.sum(-1, keepdim=True)  # (L, B, 1)
-    neg_sorted = torch.where(negative, d, torch.inf).sort(dim=-1).values.contiguous()
-    # first negative strictly farther than d(a, p) (tfa's `greater`)
-    first = torch.searchsorted(neg_sorted, d.detach().contiguous(), right=True)
-    has_semihard = first < n_neg
-    semihard = neg_sorted.gather(-1, first.clamp(max=d.shape[-1] - 1))
-    farthest = torch.where(negative, d, 0.0).amax(-1, keepdim=True)  # tfa: min distance (0) when no negative
-    hardest_allowed = torch.where(has_semihard, semihard, farthest)
-    eye = torch.eye(d.shape[-1], dtype=torch.bool, device=d.device)
-    positive = same & ~eye
-    hinge = torch.where(positive, (margin + d - hardest_allowed).clamp_min(0.0), 0.0)
+    with torch.no_grad():
+        neg_sorted, neg_order = torch.where(same, torch.inf, d).sort(dim=-1)
+        n_neg = (~same).sum(-1, keepdim=True)  # (L, B, 1)
+        first_farther = torch.searchsorted(neg_sorted.contiguous(), d, right=True)  # tfa's strict `greater`
+        semihard = neg_order.gather(-1, first_farther.clamp(max=B - 1))
+        farthest = neg_order.gather(-1, (n_neg - 1).clamp(min=0))
+        anchor = torch.arange(B, device=d.device).view(1, B, 1)  # d(a, a) = 0: tfa's value without negatives
+        fallback = torch.where(n_neg > 0, farthest, anchor)
+        negative = torch.where(first_farther < n_neg, semihard, fallback)  # (L, B, B): index of n for (a, p)
+        positive = same & ~torch.eye(B, dtype=torch.bool, device=d.device)
+    hinge = (margin + d - d.gather(-1, negative)).clamp_min(0.0) * positive
     return hinge.sum((-1, -2)) / positive.sum((-1, -2))
 
 
