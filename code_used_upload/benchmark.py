@@ -1,0 +1,316 @@
+"""How fast is this toolkit, and how long will the paper's grid take here? One table, measured now.
+
+    python code_used_upload/benchmark.py                 # 21,837 synthetic records, all 12 models, batch 128
+    python code_used_upload/benchmark.py --quick         # small, under a minute on 2 CPU cores
+    python code_used_upload/benchmark.py --models fcn_wang,fcn_wang_ldm --output benchmark.md
+
+Each comparison runs both sides in this process, on this machine, one after the other, so the ratios
+are meaningful even where the absolute times are not. Loading uses a synthetic PTB-XL (the release's
+formats) written once into a temporary folder; its files are in the OS page cache for both readers.
+"""
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+import wfdb
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from code_used_upload.configs.configs import MODELS, model_config
+from code_used_upload.models import build_model
+from code_used_upload.utils.crops import random_crops
+from code_used_upload.utils.errors import UserError
+from code_used_upload.utils.inference import autocast_for, predict_records
+from code_used_upload.utils.ptbxl import load_database, load_signals
+from code_used_upload.utils.synthetic import write_synthetic_ptbxl
+from code_used_upload.utils.training import make_optimizer, resolve_device, training_loss
+
+N_LABELS = 71  # task "all"
+CROP = 250  # 2.5 s at 100 Hz
+WINDOW_STRIDE = 125
+RECORD_SAMPLES = 1000
+GRID_EPOCHS = 50
+# Training records (folds 1-8) and evaluated records (validation fold 9 + test fold 10) of each task
+# of PTB-XL 1.0.1 after the benchmark drops records without a label. all and the three diagnostic
+# levels are the published split sizes; form and rhythm are 80% / 20% of their records with a label.
+TASK_RECORDS = {
+    "all": (17441, 4396),
+    "diagnostic": (17084, 4304),
+    "subdiagnostic": (17084, 4304),
+    "superdiagnostic": (17084, 4304),
+    "form": (7182, 1796),
+    "rhythm": (16824, 4206),
+}
+QUICK = dict(records=500, batch_size=32, warmup=1, steps=2, eval_records=64, data_batches=10)
+FULL = dict(records=21837, batch_size=128, warmup=3, steps=10, eval_records=512, data_batches=50)
+
+
+def clock(device):
+    """perf_counter after every queued kernel has finished."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+# ---------------------------------------------------------------- loading
+
+def load_like_reference(datafolder, database):
+    """The benchmark's load_raw_data: one `wfdb.rdsamp` per record, in order, stacked."""
+    signals = [wfdb.rdsamp(str(Path(datafolder) / name))[0] for name in database["filename_lr"]]
+    return np.array(signals)
+
+
+def measure_loading(datafolder, cache, workers):
+    """Seconds for the reference loop, our cold load (into the empty folder `cache`) and our cached load,
+    whether all three arrays agree, and our array."""
+    database = load_database(datafolder)
+    started = time.perf_counter()
+    reference = load_like_reference(datafolder, database)
+    reference_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    ours = load_signals(datafolder, database, 100, cache_dir=cache, workers=workers, progress=False)
+    cold_s = time.perf_counter() - started
+    started = time.perf_counter()
+    cached = np.array(load_signals(datafolder, database, 100, cache_dir=cache, workers=workers, progress=False))
+    cached_s = time.perf_counter() - started
+
+    identical = (np.array_equal(reference.astype(np.float32), ours, equal_nan=True)
+                 and np.array_equal(ours, cached, equal_nan=True))
+    return {"reference_s": reference_s, "cold_s": cold_s, "cached_s": cached_s, "identical": bool(identical)}, ours
+
+
+# ---------------------------------------------------------------- batches
+
+class PerSampleCrops(Dataset):
+    """The usual way: one random 2.5 s crop per item in Python, collated by a DataLoader."""
+
+    def __init__(self, signals, targets, length):
+        self.signals, self.targets, self.length = signals, targets, length  # signals (records, time, leads)
+
+    def __len__(self):
+        return len(self.signals)
+
+    def __getitem__(self, i):
+        start = np.random.randint(0, self.signals.shape[1] - self.length + 1)
+        crop = np.ascontiguousarray(self.signals[i, start:start + self.length].T)
+        return torch.from_numpy(crop), torch.from_numpy(self.targets[i])
+
+
+def measure_batches(signals, targets, batch_size, n_batches, device):
+    """Milliseconds per training batch (crops + labels on the device): per-sample loader vs resident gather."""
+    n_batches = max(1, min(n_batches, len(signals) // batch_size - 1))
+    loader = DataLoader(PerSampleCrops(signals, targets, CROP), batch_size=batch_size, shuffle=True,
+                        num_workers=0, drop_last=True)
+    batches = iter(loader)
+    next(batches)  # warm-up
+    started = clock(device)
+    for _ in range(n_batches):
+        x, y = next(batches)
+        x, y = x.to(device), y.to(device)
+    loader_ms = (clock(device) - started) / n_batches * 1e3
+
+    resident = torch.from_numpy(np.ascontiguousarray(signals.transpose(0, 2, 1))).to(device)
+    resident_targets = torch.from_numpy(targets).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    order = torch.randperm(len(signals), device=device, generator=generator)
+    random_crops(resident, order[:batch_size], CROP, generator)  # warm-up
+    started = clock(device)
+    for step in range(1, n_batches + 1):
+        rows = order[step * batch_size:(step + 1) * batch_size]
+        x, y = random_crops(resident, rows, CROP, generator), resident_targets[rows]
+    ours_ms = (clock(device) - started) / n_batches * 1e3
+    return {"loader_ms": loader_ms, "ours_ms": ours_ms}
+
+
+# ---------------------------------------------------------------- models
+
+def random_task(n, generator, device):
+    """A batch of crops and sparse multi-hot labels (about 10% positive, as PTB-XL's labels are)."""
+    x = torch.randn(n, 12, CROP, generator=generator).to(device)
+    y = (torch.rand(n, N_LABELS, generator=generator) < 0.1).float().to(device)
+    return x, y
+
+
+def measure_step(name, batch_size, warmup, steps, device):
+    """Mean milliseconds of one training step (forward, loss, backward, clip, optimizer, schedule)."""
+    torch.manual_seed(0)
+    config = model_config(name)
+    model = build_model(name, N_LABELS).to(device).train()
+    optimizer, schedule = make_optimizer(model, config["max_lr"], config["weight_decay"], warmup + steps + 1)
+    x, y = random_task(batch_size, torch.Generator().manual_seed(0), device)
+
+    def step():
+        with autocast_for(device):
+            outputs = model(x)
+        loss = training_loss(model, outputs, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config["clip"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
+        optimizer.step()
+        schedule.step()
+
+    for _ in range(warmup):
+        step()
+    started = clock(device)
+    for _ in range(steps):
+        step()
+    return (clock(device) - started) / steps * 1e3, model
+
+
+def measure_evaluation(model, n_records, device):
+    """Windows per second of predict_records on `n_records` records of 10 s (7 windows each)."""
+    signals = torch.randn(n_records, 12, RECORD_SAMPLES, generator=torch.Generator().manual_seed(1))
+    predict_records(model, signals[:2], CROP, WINDOW_STRIDE, device)  # warm-up
+    started = clock(device)
+    predict_records(model, signals, CROP, WINDOW_STRIDE, device)
+    seconds = clock(device) - started
+    windows = n_records * ((RECORD_SAMPLES - CROP) // WINDOW_STRIDE + 1)
+    return windows / seconds
+
+
+def grid_hours(step_ms, windows_per_s, data_ms, batch_size):
+    """Hours for every measured model x 6 tasks x 1 seed x 50 epochs: training steps, batches, evaluation."""
+    windows_per_record = (RECORD_SAMPLES - CROP) // WINDOW_STRIDE + 1
+    seconds = 0.0
+    for name in step_ms:
+        for train_records, eval_records in TASK_RECORDS.values():
+            steps = (train_records // batch_size) * GRID_EPOCHS
+            seconds += steps * (step_ms[name] + data_ms) / 1e3
+            seconds += eval_records * windows_per_record / windows_per_s[name]
+    return seconds / 3600
+
+
+# ---------------------------------------------------------------- the table
+
+def format_seconds(seconds):
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def build_rows(results, settings):
+    """(measurement, ours, compared with, ratio, notes) rows of the table."""
+    loading, batches, steps, evals = results["loading"], results["batches"], results["step_ms"], results["windows_per_s"]
+    n = settings["records"]
+    rows = [
+        (f"cold load, {n} records at 100 Hz", format_seconds(loading["cold_s"]),
+         f"wfdb.rdsamp loop {format_seconds(loading['reference_s'])}",
+         f"{loading['reference_s'] / loading['cold_s']:.1f}x faster",
+         f"arrays identical: {'yes' if loading['identical'] else 'NO'}; {settings['workers']} workers"),
+        ("cached load (second load, read into memory)", format_seconds(loading["cached_s"]), "", "", ".npy in the cache folder"),
+        (f"data time per batch of {settings['batch_size']}", f"{batches['ours_ms']:.3f} ms",
+         f"per-sample Dataset + DataLoader {batches['loader_ms']:.2f} ms",
+         f"{batches['loader_ms'] / batches['ours_ms']:.1f}x faster", "random 2.5 s crops + labels, on the device"),
+    ]
+    for name, ms in steps.items():
+        base = name[: -len("_ldm")] if name.endswith("_ldm") else None
+        compared, ratio = "", ""
+        if base in steps:
+            compared, ratio = f"{base} {steps[base]:.1f} ms", f"{ms / steps[base]:.2f}x (LDM/baseline)"
+        rows.append((f"training step {name}", f"{ms:.1f} ms", compared, ratio,
+                     f"{N_LABELS} labels, batch {settings['batch_size']}, mean of {settings['steps']} steps"))
+    for name, rate in evals.items():
+        rows.append((f"evaluation {name}", f"{rate:,.0f} windows/s", "", "",
+                     f"predict_records, {settings['eval_records']} records x 7 windows"))
+    rows.append((f"estimated grid: {len(steps)} models x 6 tasks x 1 seed x {GRID_EPOCHS} epochs",
+                 f"{results['grid_hours']:.2f} h", "", "",
+                 f"steps/epoch = train records // {settings['batch_size']}; train records per task "
+                 f"{', '.join(f'{t} {r[0]}' for t, r in TASK_RECORDS.items())} (approximate); "
+                 "training at 71 labels for every task; excludes bootstrap and start-up"))
+    return rows
+
+
+def render_table(rows, settings):
+    header = (f"Benchmark on {settings['device_name']}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"load average {settings['load']:.2f} at start ({os.cpu_count()} CPUs)\n\n")
+    lines = ["| measurement | ours | compared with | ratio | notes |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return header + "\n".join(lines) + "\n"
+
+
+def run_benchmark(args):
+    """Every measurement; returns (results dict, table rows, settings)."""
+    size = QUICK if args.quick else FULL
+    settings = {key: getattr(args, key) if getattr(args, key) is not None else value for key, value in size.items()}
+    device = resolve_device(args.device)
+    settings.update(workers=args.workers or os.cpu_count() or 1, load=os.getloadavg()[0],
+                    device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})")
+    models = args.models or MODELS
+    unknown = [name for name in models if name not in MODELS]
+    if unknown:
+        raise UserError(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+
+    if settings["records"] < 3 * settings["batch_size"]:
+        raise UserError(f"--records {settings['records']}: need at least 3 batches of {settings['batch_size']} records")
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="ptbxl-benchmark-") as scratch:
+        print(f"writing a synthetic PTB-XL of {settings['records']} records ...", flush=True)
+        datafolder = write_synthetic_ptbxl(Path(scratch) / "ptbxl", n_records=settings["records"], seed=0,
+                                           sampling_frequencies=(100,))
+        print("loading: wfdb loop, cold, cached ...", flush=True)
+        results["loading"], signals = measure_loading(datafolder, Path(scratch) / "cache", settings["workers"])
+    targets = (np.random.default_rng(0).random((len(signals), N_LABELS)) < 0.1).astype(np.float32)
+    print("data time per batch ...", flush=True)
+    results["batches"] = measure_batches(np.asarray(signals), targets, settings["batch_size"], settings["data_batches"], device)
+
+    results["step_ms"], results["windows_per_s"] = {}, {}
+    for name in tqdm(models, desc="training steps and evaluation", unit="model"):
+        results["step_ms"][name], model = measure_step(name, settings["batch_size"], settings["warmup"], settings["steps"], device)
+        results["windows_per_s"][name] = measure_evaluation(model, settings["eval_records"], device)
+    results["grid_hours"] = grid_hours(results["step_ms"], results["windows_per_s"], results["batches"]["ours_ms"],
+                                       settings["batch_size"])
+    return results, build_rows(results, settings), settings
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="everything small: under a minute on 2 CPU cores")
+    parser.add_argument("--records", type=int, help=f"synthetic records to load (default {FULL['records']}, quick {QUICK['records']})")
+    parser.add_argument("--batch-size", dest="batch_size", type=int, help=f"default {FULL['batch_size']}, quick {QUICK['batch_size']}")
+    parser.add_argument("--steps", type=int, help=f"timed training steps per model (default {FULL['steps']}, quick {QUICK['steps']})")
+    parser.add_argument("--warmup", type=int, help=f"untimed steps first (default {FULL['warmup']}, quick {QUICK['warmup']})")
+    parser.add_argument("--eval-records", dest="eval_records", type=int, help=f"default {FULL['eval_records']}, quick {QUICK['eval_records']}")
+    parser.add_argument("--data-batches", dest="data_batches", type=int, help=f"default {FULL['data_batches']}, quick {QUICK['data_batches']}")
+    parser.add_argument("--models", type=lambda text: [m for m in text.split(",") if m], help="comma-separated (default: all 12)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--workers", type=int, help="loader processes (default: every CPU)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
+    parser.add_argument("--output", help="also write the table to this markdown file")
+    args = parser.parse_args(argv)
+    for key in ("records", "batch_size", "steps", "eval_records", "data_batches", "threads"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
+            raise UserError(f"--{key.replace('_', '-')} {getattr(args, key)}: must be at least 1")
+    return args
+
+
+def main(argv=None):
+    """Run, print the table (and write it with --output); returns the results with its rows and table."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    random.seed(0)
+    np.random.seed(0)
+    results, rows, settings = run_benchmark(args)
+    table = render_table(rows, settings)
+    print(table)
+    if args.output:
+        Path(args.output).write_text(table)
+    return {**results, "rows": rows, "table": table}
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UserError as error:
+        sys.exit(f"error: {error}")
