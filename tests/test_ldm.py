@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from code_used_upload.models.ldm import LabelDecouplingHead, ldm_loss, triplet_semihard_loss, triplet_semihard_losses
+from code_used_upload.models.ldm import (
+    LabelDecouplingHead,
+    ldm_loss,
+    per_label_dropout,
+    triplet_semihard_loss,
+    triplet_semihard_losses,
+)
 
 GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "ldm_loss_golden.npz"
 
@@ -151,3 +157,12 @@ def test_dropout_masks_are_drawn_independently_per_label():
     head.dropout1 = 0.25
     _, dropped = head(x)
     assert not torch.allclose(dropped[0], dropped[1])
+
+
+def test_per_label_dropout_has_nn_dropouts_distribution():
+    torch.manual_seed(0)
+    out = per_label_dropout(torch.ones(200_000), 0.25, training=True)
+    assert abs((out == 0).float().mean().item() - 0.25) < 0.005  # 5 standard deviations
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / 0.75))
+    x = torch.randn(10)
+    assert per_label_dropout(x, 0.25, training=False) is x

@@ -59,7 +59,7 @@ class LabelDecouplingHead(nn.Module):
         B, L = x.shape[0], self.weight1.shape[0]
         shared_logits = self.shared(x)
         h = torch.addcmul(self.shift1.unsqueeze(1), self.norm1(x).unsqueeze(0), self.scale1.unsqueeze(1))  # (L, B, F)
-        h = F.dropout(h, self.dropout1, self.training)
+        h = per_label_dropout(h, self.dropout1, self.training)
         z = torch.baddbmm(self.bias1.unsqueeze(1), h, self.weight1.transpose(1, 2))  # (L, B, 8)
         u = self.norm2(z.transpose(0, 1).reshape(B, -1)).view(B, L, -1)
         u = F.dropout(u, self.dropout2, self.training)
@@ -69,6 +69,14 @@ class LabelDecouplingHead(nn.Module):
         if self.training:
             return logits, F.normalize(z, dim=-1)
         return logits
+
+
+def per_label_dropout(x, p, training):
+    """nn.Dropout's distribution (keep with probability 1 - p, scale 1 / (1 - p)), with the mask drawn by
+    torch.rand: on CPU about twice as fast as F.dropout's bernoulli_ for the (L, B, F) tensor."""
+    if not training or p == 0:
+        return x
+    return x * ((torch.rand_like(x) >= p) * (1.0 / (1.0 - p)))
 
 
 def _pairwise_squared_distances(embeddings):
