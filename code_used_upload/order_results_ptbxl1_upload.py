@@ -37,7 +37,7 @@ CPUS_PER_CELL = 1.0                # Ray: CPUs per cell
 
 # --demo: the project's synthetic PTB-XL in a temporary folder, tiny settings, all 12 x 6 cells
 DEMO = dict(OUTPUTFOLDER="outputs/demo/", SEEDS=[0], EPOCHS=2, BATCH_SIZE=32, DEVICE="cpu")
-DEMO_RECORDS = 300
+DEMO_RECORDS = 100
 
 CONSTANTS = ["DATAFOLDER", "OUTPUTFOLDER", "MODELS", "TASKS", "SEEDS", "EPOCHS", "SAMPLING_FREQUENCY",
              "BATCH_SIZE", "DEVICE", "COMPILE", "VAL_EVERY", "EXECUTOR", "RAY_ADDRESS", "GPUS_PER_CELL",

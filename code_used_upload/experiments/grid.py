@@ -66,7 +66,7 @@ def run_grid_locally(dataset, outputfolder, tasks, models, seeds, settings):
                 report_cell(bar, task, model, seed, time.time() - started, error=describe_error(error))
                 continue
             report_cell(bar, task, model, seed, time.time() - started, result=result)
-            write_summary(outputfolder, models, tasks)
+            write_summary(outputfolder, models, tasks, figure=False)
+        write_summary(outputfolder, models, tasks)
     bar.close()
-    write_summary(outputfolder, models, tasks)
     return failed

@@ -81,7 +81,7 @@ def run_grid_on_ray(dataset, outputfolder, tasks, models, seeds, settings,
                 report_cell(bar, task, model, seed, 0.0, error=describe_error(cause))
                 continue
             report_cell(bar, task, model, seed, seconds, result=result)
-            write_summary(outputfolder, models, tasks)
+            write_summary(outputfolder, models, tasks, figure=False)
     except KeyboardInterrupt:
         for future in futures:
             ray.cancel(future, force=True)

@@ -25,13 +25,11 @@ def random_crops(signals, rows, length, generator):
     """One random crop of `length` samples from each of `signals[rows]`: (len(rows), leads, length).
 
     Start offsets are uniform over every valid position (0 .. time - length inclusive), as the
-    benchmark's `random.randint(0, timesteps - length)`.
+    benchmark's `random.randint(0, timesteps - length)`. The crops are read from a view of every
+    window of every record (no copy), so one indexing operation gathers the whole batch.
     """
-    n_leads, n_time = signals.shape[1], signals.shape[2]
-    starts = torch.randint(0, n_time - length + 1, (len(rows),), device=signals.device, generator=generator)
-    time_index = starts[:, None] + torch.arange(length, device=signals.device)[None, :]
-    lead_index = torch.arange(n_leads, device=signals.device)
-    return signals[rows[:, None, None], lead_index[None, :, None], time_index[:, None, :]]
+    starts = torch.randint(0, signals.shape[2] - length + 1, (len(rows),), device=signals.device, generator=generator)
+    return signals.unfold(2, length, 1)[rows, :, starts]
 
 
 def sliding_windows(signals, length, stride):

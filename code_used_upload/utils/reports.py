@@ -207,8 +207,9 @@ def _plot_summary(results, models, tasks, path):
     figure.savefig(path, dpi=100)
 
 
-def write_summary(outputfolder, models, tasks):
-    """results.md, results.csv, results.png and comparison.md in the output folder, from its cells."""
+def write_summary(outputfolder, models, tasks, figure=True):
+    """results.md, results.csv, comparison.md and (with `figure`) results.png in the output folder,
+    from its cells. Drawing the figure takes about a second, so the grid redraws it once per task."""
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
     results = collect_results(outputfolder)
@@ -218,7 +219,8 @@ def write_summary(outputfolder, models, tasks):
              "per-task stds), `-` unless every task has a result.\n")
     (outputfolder / "results.md").write_text(_markdown(table) + notes)
     table.to_csv(outputfolder / "results.csv")
-    _plot_summary(results, models, tasks, outputfolder / "results.png")
+    if figure:
+        _plot_summary(results, models, tasks, outputfolder / "results.png")
     (outputfolder / "comparison.md").write_text(_comparison_markdown(results, models, tasks))
     return table
 

@@ -1,0 +1,57 @@
+"""The --demo grid (12 models x 6 tasks on synthetic PTB-XL), locally and on a local Ray cluster,
+and a failing cell that does not stop the others under either executor."""
+import pandas as pd
+import pytest
+
+from code_used_upload import order_results_ptbxl1_upload as driver
+from code_used_upload.configs.configs import MODEL_ROWS
+from code_used_upload.configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS
+
+FAILING_FLAGS = ["--tasks", "superdiagnostic", "--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0",
+                 "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def local_demo(tmp_path_factory):
+    outputfolder = tmp_path_factory.mktemp("demo-local")
+    assert driver.main(["--demo", "--outputfolder", str(outputfolder)]) == 0
+    return outputfolder
+
+
+def test_the_demo_fills_the_whole_table(local_demo, capsys):
+    table = pd.read_csv(local_demo / "results.csv", index_col=0)
+    assert list(table.index) == list(MODEL_ROWS.values())
+    assert list(table.columns) == [*TASK_COLUMNS.values(), AVERAGE_COLUMN]
+    cells = table.to_numpy().ravel()
+    assert all(isinstance(cell, str) and cell[0] in "01" and cell.endswith(")") for cell in cells), cells
+    assert (local_demo / "results.md").read_text().count("\n|") >= 13
+    assert (local_demo / "results.png").stat().st_size > 10_000
+
+
+def test_ray_runs_the_demo_grid_to_the_same_table(local_demo, tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    assert driver.main(["--demo", "--executor", "ray", "--outputfolder", str(tmp_path)]) == 0
+    assert (tmp_path / "results.csv").read_text() == (local_demo / "results.csv").read_text()
+
+
+def break_cell(outputfolder, model):
+    """A file where a cell's model folder must go: that cell cannot be written, the others can."""
+    blocked = outputfolder / "exp1.1.1" / "models" / model
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("not a folder")
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_failing_cell_is_reported_and_the_others_go_on(synthetic_ptbxl, tmp_path, capsys, executor):
+    if executor == "ray":
+        pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    break_cell(tmp_path, "fcn_wang")
+    status = driver.main(["--datafolder", str(synthetic_ptbxl), "--outputfolder", str(tmp_path),
+                          "--executor", executor, *FAILING_FLAGS])
+    assert status == 1
+    assert (tmp_path / "exp1.1.1" / "models" / "fcn_wang_ldm" / "seed0" / "cell.json").is_file()
+    captured = capsys.readouterr()
+    assert "superdiagnostic/fcn_wang/seed0" in captured.err and "failed" in captured.err
+    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    assert table.loc["FCN_wang", "Macro-AUC(Super-diag.)"] == "-"
+    assert table.loc["FCN_wang+LDM", "Macro-AUC(Super-diag.)"] != "-"

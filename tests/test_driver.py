@@ -1,0 +1,114 @@
+"""The driver end to end on synthetic PTB-XL: learning, determinism, resume, bad input, --prepare-only."""
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from code_used_upload import order_results_ptbxl1_upload as driver
+from code_used_upload.experiments import cell as cell_module
+
+LEARNING_FLAGS = ["--tasks", "superdiagnostic", "--seeds", "0", "--epochs", "12", "--batch_size", "32",
+                  "--device", "cpu"]
+TINY_FLAGS = ["--tasks", "superdiagnostic", "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
+
+
+def run_driver(datafolder, outputfolder, *flags):
+    return driver.main(["--datafolder", str(datafolder), "--outputfolder", str(outputfolder), *flags])
+
+
+def cell_dir(outputfolder, model, seed=0, exp="exp1.1.1"):
+    return outputfolder / exp / "models" / model / f"seed{seed}"
+
+
+def folder_digest(folder):
+    """Content and modification time of every file in a folder."""
+    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("model", ["fcn_wang", "fcn_wang_ldm"])
+def test_training_learns_the_synthetic_superdiagnostic_task(synthetic_ptbxl, tmp_path, model):
+    assert run_driver(synthetic_ptbxl, tmp_path, "--models", model, *LEARNING_FLAGS) == 0
+    cell = cell_dir(tmp_path, model)
+    result = pd.read_csv(cell / "results" / "te_results.csv", index_col=0)["macro_auc"]
+    assert result["point"] >= 0.9
+    assert result["lower"] <= result["mean"] <= result["upper"]
+    record = json.loads((cell / "cell.json").read_text())
+    assert len(record["train_loss"]) == 12 and record["train_loss"][-1] < record["train_loss"][0]
+    y_test = np.load(tmp_path / "exp1.1.1" / "data" / "y_test.npy", allow_pickle=False)
+    assert np.load(cell / "y_test_pred.npy").shape == y_test.shape
+    for name in ("y_val_pred.npy", "model.pt", "training.png", "results/per_label_auc.csv"):
+        assert (cell / name).is_file()
+    assert (tmp_path / "exp1.1.1" / "models" / "naive" / "results" / "te_results.csv").is_file()
+
+
+def test_the_same_cell_twice_on_cpu_gives_identical_predictions(synthetic_ptbxl, tmp_path):
+    for run in ("first", "second"):
+        assert run_driver(synthetic_ptbxl, tmp_path / run, "--models", "fcn_wang_ldm", "--seeds", "3", *TINY_FLAGS) == 0
+    first, second = (np.load(cell_dir(tmp_path / run, "fcn_wang_ldm", 3) / "y_test_pred.npy") for run in ("first", "second"))
+    assert np.array_equal(first, second)
+    other_seed = tmp_path / "other"
+    assert run_driver(synthetic_ptbxl, other_seed, "--models", "fcn_wang_ldm", "--seeds", "4", *TINY_FLAGS) == 0
+    assert not np.array_equal(first, np.load(cell_dir(other_seed, "fcn_wang_ldm", 4) / "y_test_pred.npy"))
+
+
+def test_an_interrupted_grid_resumes_and_ends_with_the_uninterrupted_table(synthetic_ptbxl, tmp_path, monkeypatch):
+    flags = ["--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0", *TINY_FLAGS]
+    assert run_driver(synthetic_ptbxl, tmp_path / "straight", *flags) == 0
+
+    real_train_model = cell_module.train_model
+    calls = []
+
+    def interrupted_second_cell(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a kill in the middle of the second cell
+        return real_train_model(*args, **kwargs)
+
+    monkeypatch.setattr(cell_module, "train_model", interrupted_second_cell)
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_driver(synthetic_ptbxl, resumed, *flags)
+    first_cell = cell_dir(resumed, "fcn_wang")
+    assert first_cell.is_dir() and not cell_dir(resumed, "fcn_wang_ldm").exists()
+    before = folder_digest(first_cell)
+
+    monkeypatch.setattr(cell_module, "train_model", real_train_model)
+    assert run_driver(synthetic_ptbxl, resumed, *flags) == 0
+    assert folder_digest(first_cell) == before
+    assert not list((resumed / "exp1.1.1" / "models" / "fcn_wang_ldm").glob(".seed0.tmp-*"))
+    assert (resumed / "results.csv").read_text() == (tmp_path / "straight" / "results.csv").read_text()
+
+
+def test_prepare_only_writes_the_benchmark_artefacts_and_trains_nothing(synthetic_ptbxl, tmp_path):
+    assert run_driver(synthetic_ptbxl, tmp_path, "--prepare-only", "--tasks", "all,rhythm") == 0
+    for exp in ("exp0", "exp3"):
+        data = tmp_path / exp / "data"
+        classes = (data / "classes.txt").read_text().split()
+        assert classes == sorted(classes)
+        ys = [np.load(data / f"y_{split}.npy", allow_pickle=False) for split in ("train", "val", "test")]
+        assert all(y.shape[1] == len(classes) and y.min() >= 0 and y.max() == 1 for y in ys)
+        assert all(y.sum(axis=1).min() >= 1 for y in ys)  # records without a label are dropped
+        scaler = json.loads((data / "scaler.json").read_text())
+        assert scaler["std"] > 0
+    assert not (tmp_path / "exp0" / "models" / "fcn_wang").exists()
+    assert not (tmp_path / "exp1").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--models", "fcn_wang,resnet50"], "resnet50"),
+    (["--tasks", "all,rhythms"], "rhythms"),
+    (["--sampling_frequency", "250"], "250"),
+])
+def test_bad_names_get_one_clear_message(synthetic_ptbxl, tmp_path, capsys, flags, message):
+    assert run_driver(synthetic_ptbxl, tmp_path, *flags) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_folder_without_ptbxl_says_how_to_get_it(tmp_path, capsys):
+    assert run_driver(tmp_path / "nowhere", tmp_path / "out", "--tasks", "all") == 2
+    error = capsys.readouterr().err
+    assert "get_ptbxl.sh" in error and "--demo" in error and "Traceback" not in error
