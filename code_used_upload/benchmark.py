@@ -30,10 +30,10 @@ from code_used_upload.configs.configs import MODELS, model_config
 from code_used_upload.models import build_model
 from code_used_upload.utils.crops import random_crops
 from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.inference import autocast_for, predict_records
+from code_used_upload.utils.inference import predict_records
 from code_used_upload.utils.ptbxl import load_database, load_signals
 from code_used_upload.utils.synthetic import write_synthetic_ptbxl
-from code_used_upload.utils.training import make_optimizer, resolve_device, training_loss
+from code_used_upload.utils.training import make_optimizer, resolve_device, training_step
 
 N_LABELS = 71  # task "all"
 CROP = 250  # 2.5 s at 100 Hz
@@ -152,22 +152,11 @@ def measure_step(name, batch_size, warmup, steps, device):
     optimizer, schedule = make_optimizer(model, config["max_lr"], config["weight_decay"], warmup + steps + 1)
     x, y = random_task(batch_size, torch.Generator().manual_seed(0), device)
 
-    def step():
-        with autocast_for(device):
-            outputs = model(x)
-        loss = training_loss(model, outputs, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config["clip"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-        optimizer.step()
-        schedule.step()
-
     for _ in range(warmup):
-        step()
+        training_step(model, x, y, optimizer, schedule, config, device)
     started = clock(device)
     for _ in range(steps):
-        step()
+        training_step(model, x, y, optimizer, schedule, config, device)
     return (clock(device) - started) / steps * 1e3, model
 
 

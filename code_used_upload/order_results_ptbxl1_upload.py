@@ -36,7 +36,7 @@ GPUS_PER_CELL = 0.0                # Ray: GPUs per cell; fractions pack small ce
 CPUS_PER_CELL = 1.0                # Ray: CPUs per cell
 
 # --demo: the project's synthetic PTB-XL in a temporary folder, tiny settings, all 12 x 6 cells
-DEMO = dict(OUTPUTFOLDER="outputs/demo/", SEEDS=[0], EPOCHS=2, BATCH_SIZE=32, DEVICE="cpu")
+DEMO = dict(OUTPUTFOLDER="outputs/demo/", SEEDS=[0], EPOCHS=1, BATCH_SIZE=32, DEVICE="cpu")
 DEMO_RECORDS = 100
 
 CONSTANTS = ["DATAFOLDER", "OUTPUTFOLDER", "MODELS", "TASKS", "SEEDS", "EPOCHS", "SAMPLING_FREQUENCY",
@@ -82,16 +82,23 @@ def check_names(names, valid, what):
 
 
 def run(args):
+    """Check the input, prepare the tasks, run the grid, write the table; returns the failed cells."""
+    # imported here, not at the top, so that --help answers without loading torch
     from code_used_upload.experiments.cell import RunSettings
     from code_used_upload.experiments.grid import run_grid_locally
     from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
     from code_used_upload.models import available_models
     from code_used_upload.utils.reports import write_summary
+    from code_used_upload.utils.training import resolve_device
 
     check_names(args.MODELS, available_models(), "model")
     check_names(args.TASKS, ALL_TASKS, "task")
     if args.SAMPLING_FREQUENCY not in (100, 500):
         raise UserError(f"--sampling_frequency {args.SAMPLING_FREQUENCY}: PTB-XL has 100 and 500 Hz records")
+    for name in ("EPOCHS", "BATCH_SIZE"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.lower()} {getattr(args, name)}: must be at least 1")
+    resolve_device(args.DEVICE)
     with tempfile.TemporaryDirectory(prefix="synthetic-ptbxl-") as scratch:
         if args.demo:
             from code_used_upload.utils.synthetic import write_synthetic_ptbxl
@@ -126,6 +133,9 @@ def main(argv=None):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: complete cells are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
     for name, error in failed:
         print(f"cell {name} failed: {error}", file=sys.stderr)
     return 1 if failed else 0

@@ -69,8 +69,7 @@ def test_an_interrupted_grid_resumes_and_ends_with_the_uninterrupted_table(synth
 
     monkeypatch.setattr(cell_module, "train_model", interrupted_second_cell)
     resumed = tmp_path / "resumed"
-    with pytest.raises(KeyboardInterrupt):
-        run_driver(synthetic_ptbxl, resumed, *flags)
+    assert run_driver(synthetic_ptbxl, resumed, *flags) == 130
     first_cell = cell_dir(resumed, "fcn_wang")
     assert first_cell.is_dir() and not cell_dir(resumed, "fcn_wang_ldm").exists()
     before = folder_digest(first_cell)
@@ -101,6 +100,8 @@ def test_prepare_only_writes_the_benchmark_artefacts_and_trains_nothing(syntheti
     (["--models", "fcn_wang,resnet50"], "resnet50"),
     (["--tasks", "all,rhythms"], "rhythms"),
     (["--sampling_frequency", "250"], "250"),
+    (["--epochs", "0"], "--epochs 0"),
+    (["--device", "gpu"], "--device gpu"),
 ])
 def test_bad_names_get_one_clear_message(synthetic_ptbxl, tmp_path, capsys, flags, message):
     assert run_driver(synthetic_ptbxl, tmp_path, *flags) == 2

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from code_used_upload.models.ldm import ldm_loss
 from code_used_upload.utils.crops import random_crops
+from code_used_upload.utils.errors import UserError
 from code_used_upload.utils.inference import autocast_for, predict_records
 from code_used_upload.utils.metrics import macro_auc
 
@@ -27,10 +28,13 @@ def resolve_device(name):
     """`auto` picks CUDA when present; TF32 matmuls are switched on for CUDA runs."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise UserError(f"--device {name}: use auto, cpu or cuda (cuda:N for a given GPU)")
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for, but torch sees no CUDA GPU")
+            raise UserError(f"--device {name} was asked for, but this torch sees no CUDA GPU "
+                            f"(torch {torch.__version__}); use --device cpu or install a CUDA build of torch")
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
@@ -59,6 +63,20 @@ def training_loss(model, outputs, targets):
     return F.binary_cross_entropy_with_logits(outputs.float(), targets)
 
 
+def training_step(model, batch, targets, optimizer, schedule, config, device):
+    """One step of the recipe: forward (bf16 autocast on CUDA), loss, backward, clipping, update."""
+    with autocast_for(device):
+        outputs = model(batch)
+    loss = training_loss(model, outputs, targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config["clip"]:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
+    optimizer.step()
+    schedule.step()
+    return loss.detach()
+
+
 def train_model(model, signals, targets, config, epochs, batch_size, crop, device, seed,
                 validation=None, val_every=0, progress=True, description="training"):
     """Train `model` in place; return the history (per-epoch training loss, optional val AUC).
@@ -81,16 +99,7 @@ def train_model(model, signals, targets, config, epochs, batch_size, crop, devic
         for step in range(steps_per_epoch):
             rows = order[step * batch_size:(step + 1) * batch_size]
             batch = random_crops(signals, rows, crop, generator)
-            with autocast_for(device):
-                outputs = model(batch)
-            loss = training_loss(model, outputs, targets[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config["clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.detach()
+            loss_sum += training_step(model, batch, targets[rows], optimizer, schedule, config, device)
         epoch_loss = loss_sum.item() / steps_per_epoch
         if not np.isfinite(epoch_loss):
             raise NonFiniteLossError(f"the training loss became {epoch_loss} in epoch {epoch}")
