@@ -9,7 +9,8 @@ import pytest
 from code_used_upload import order_results_ptbxl1_upload as driver
 from code_used_upload.experiments import cell as cell_module
 
-LEARNING_FLAGS = ["--tasks", "superdiagnostic", "--seeds", "0", "--epochs", "12", "--batch_size", "32",
+LEARNING_EPOCHS = 5
+LEARNING_FLAGS = ["--tasks", "superdiagnostic", "--seeds", "0", "--epochs", str(LEARNING_EPOCHS), "--batch_size", "32",
                   "--device", "cpu"]
 TINY_FLAGS = ["--tasks", "superdiagnostic", "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
 
@@ -36,7 +37,7 @@ def test_training_learns_the_synthetic_superdiagnostic_task(synthetic_ptbxl, tmp
     assert result["point"] >= 0.9
     assert result["lower"] <= result["mean"] <= result["upper"]
     record = json.loads((cell / "cell.json").read_text())
-    assert len(record["train_loss"]) == 12 and record["train_loss"][-1] < record["train_loss"][0]
+    assert len(record["train_loss"]) == LEARNING_EPOCHS and record["train_loss"][-1] < record["train_loss"][0]
     y_test = np.load(tmp_path / "exp1.1.1" / "data" / "y_test.npy", allow_pickle=False)
     assert np.load(cell / "y_test_pred.npy").shape == y_test.shape
     for name in ("y_val_pred.npy", "model.pt", "training.png", "results/per_label_auc.csv"):
