@@ -1,25 +1,16 @@
 """Record-level predictions: every 2.5 s window of every record in large batches, max over windows.
 
-The benchmark aggregates window outputs with `np.amax`; we return sigmoid probabilities, and since
-the sigmoid is monotonic the maximum of probabilities is the sigmoid of the maximum logit, so every
-AUC is the benchmark's.
+As the benchmark (fastai's `get_preds` applies the sigmoid for a BCE-with-logits loss, then
+`np.amax` over windows), predictions are float32 sigmoid probabilities, maximum over windows.
+Evaluation always runs in float32, also on CUDA where training uses bf16 autocast: bf16 logits
+would round many records to equal scores and move the AUCs in their third decimal.
 """
-import contextlib
-
 import numpy as np
 import torch
 
 from code_used_upload.utils.crops import sliding_windows
 
 WINDOWS_PER_BATCH = 4096
-
-
-def autocast_for(device):
-    """bf16 autocast on CUDA (fast, and the LDM loss is computed in float32 anyway); none on CPU,
-    which stays float32 and deterministic."""
-    if torch.device(device).type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -37,8 +28,6 @@ def predict_records(model, signals, window, stride, device, windows_per_batch=WI
     for start in range(0, n_records, records_per_batch):
         chunk = signals[start:start + records_per_batch].to(device, non_blocking=True)
         windows = sliding_windows(chunk, window, stride).reshape(-1, n_leads, window)
-        with autocast_for(device):
-            logits = model(windows)
-        logits = logits.float().reshape(len(chunk), n_windows, -1).amax(dim=1)
+        logits = model(windows).float().reshape(len(chunk), n_windows, -1).amax(dim=1)
         outputs.append(torch.sigmoid(logits).cpu())
     return torch.cat(outputs).numpy().astype(np.float32)

@@ -6,6 +6,7 @@ schedule over all steps (30% cosine warm-up from max/25, cosine down to max/25e4
 every training record gives one random 2.5 s crop, in shuffled batches of 128 with the incomplete
 last batch dropped. Batches are cut on the training device from one resident tensor.
 """
+import contextlib
 import random
 
 import numpy as np
@@ -16,8 +17,16 @@ from tqdm.auto import tqdm
 from code_used_upload.models.ldm import ldm_loss
 from code_used_upload.utils.crops import random_crops
 from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.inference import autocast_for, predict_records
+from code_used_upload.utils.inference import predict_records
 from code_used_upload.utils.metrics import macro_auc
+
+
+def autocast_for(device):
+    """bf16 autocast for training on CUDA (the LDM loss is still computed in float32); none on CPU,
+    which stays float32 and deterministic."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 class NonFiniteLossError(RuntimeError):
