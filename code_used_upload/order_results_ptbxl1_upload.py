@@ -59,9 +59,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in CONSTANTS:
         value = defaults[name]
-        flags = sorted({f"--{name.lower()}", f"--{name.lower().replace('_', '-')}"}, key=len, reverse=True)
+        flags = list(dict.fromkeys([f"--{name.lower()}", f"--{name.lower().replace('_', '-')}"]))
         if isinstance(value, bool):
-            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=value)
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=value,
+                                help=f"(default: {value})")
         elif isinstance(value, list):
             parser.add_argument(*flags, dest=name, type=comma_list(type(value[0])), default=value,
                                 help=f"comma-separated (default: {','.join(map(str, value))})")
