@@ -162,9 +162,13 @@ def _cache_key(datafolder, filenames, sampling_frequency):
 
 
 def _write_atomically(path, write):
+    """Write beside `path`, flush to disk, then rename: after a crash the file is whole or absent,
+    and the next run's cached load reads clean pages instead of waiting on the write-back."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as file:
         write(file)
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(temporary, path)
 
 
