@@ -77,6 +77,8 @@ def parse_args(argv=None):
 
 
 def check_names(names, valid, what):
+    if not names:
+        raise UserError(f"no {what} given; valid {what}s: {', '.join(valid)}")
     unknown = [name for name in names if name not in valid]
     if unknown:
         raise UserError(f"unknown {what} {', '.join(unknown)}; valid {what}s: {', '.join(valid)}")
@@ -89,7 +91,6 @@ def run(args):
     from code_used_upload.experiments.grid import run_grid_locally
     from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
     from code_used_upload.models import available_models
-    from code_used_upload.utils.reports import write_summary
     from code_used_upload.utils.training import resolve_device
 
     check_names(args.MODELS, available_models(), "model")
@@ -99,6 +100,8 @@ def run(args):
     for name in ("EPOCHS", "BATCH_SIZE"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.lower()} {getattr(args, name)}: must be at least 1")
+    if args.EXECUTOR not in ("local", "ray"):
+        raise UserError(f"--executor {args.EXECUTOR}: use local or ray")
     resolve_device(args.DEVICE)
     with tempfile.TemporaryDirectory(prefix="synthetic-ptbxl-") as scratch:
         if args.demo:
@@ -118,11 +121,8 @@ def run(args):
             failed = run_grid_on_ray(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings,
                                      address=args.RAY_ADDRESS, gpus_per_cell=args.GPUS_PER_CELL,
                                      cpus_per_cell=args.CPUS_PER_CELL)
-        elif args.EXECUTOR == "local":
-            failed = run_grid_locally(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings)
         else:
-            raise UserError(f"--executor {args.EXECUTOR}: use local or ray")
-    write_summary(args.OUTPUTFOLDER, args.MODELS, args.TASKS)
+            failed = run_grid_locally(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 

@@ -102,6 +102,8 @@ def test_prepare_only_writes_the_benchmark_artefacts_and_trains_nothing(syntheti
     (["--tasks", "all,rhythms"], "rhythms"),
     (["--sampling_frequency", "250"], "250"),
     (["--epochs", "0"], "--epochs 0"),
+    (["--tasks", ""], "no task"),
+    (["--executor", "slurm"], "--executor slurm"),
     (["--device", "gpu"], "--device gpu"),
 ])
 def test_bad_names_get_one_clear_message(synthetic_ptbxl, tmp_path, capsys, flags, message):

@@ -63,7 +63,7 @@ def run_grid_locally(dataset, outputfolder, tasks, models, seeds, settings):
                 result = run_cell(data, model, seed, settings)
             except Exception as error:  # one failing cell must not stop the grid
                 failed.append((cell_name(task, model, seed), describe_error(error)))
-                report_cell(bar, task, model, seed, time.time() - started, error=describe_error(error))
+                report_cell(bar, task, model, seed, time.time() - started, error=failed[-1][1])
                 continue
             report_cell(bar, task, model, seed, time.time() - started, result=result)
             write_summary(outputfolder, models, tasks, figure=False)

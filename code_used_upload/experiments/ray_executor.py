@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 import code_used_upload
 from code_used_upload.experiments.cell import run_cell
-from code_used_upload.experiments.grid import describe_error, grid_cells, pending_cells, report_cell
+from code_used_upload.experiments.grid import cell_name, describe_error, grid_cells, pending_cells, report_cell
 from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
 from code_used_upload.utils.errors import UserError
 from code_used_upload.utils.reports import write_summary
@@ -77,11 +77,12 @@ def run_grid_on_ray(dataset, outputfolder, tasks, models, seeds, settings,
                 result, seconds = ray.get(done[0])
             except Exception as error:  # one failing cell must not stop the grid
                 cause = getattr(error, "cause", None) or error
-                failed.append((f"{task}/{model}/seed{seed}", describe_error(cause)))
-                report_cell(bar, task, model, seed, 0.0, error=describe_error(cause))
+                failed.append((cell_name(task, model, seed), describe_error(cause)))
+                report_cell(bar, task, model, seed, 0.0, error=failed[-1][1])
                 continue
             report_cell(bar, task, model, seed, seconds, result=result)
             write_summary(outputfolder, models, tasks, figure=False)
+        write_summary(outputfolder, models, tasks)
     except KeyboardInterrupt:
         for future in futures:
             ray.cancel(future, force=True)
