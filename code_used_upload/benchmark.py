@@ -28,20 +28,19 @@ import wfdb
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from code_used_upload.configs.configs import MODELS, model_config
-from code_used_upload.models import build_model
-from code_used_upload.utils.crops import random_crops
-from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.inference import predict_records
-from code_used_upload.utils.ptbxl import load_database, load_signals
-from code_used_upload.utils.synthetic import write_synthetic_ptbxl
-from code_used_upload.utils.training import make_optimizer, resolve_device, training_step
+from code_used_upload.configs.paper import PAPER_MODELS
+from code_used_upload.data.ptbxl import load_database, load_signals
+from code_used_upload.data.synthetic import write_synthetic_ptbxl
+from code_used_upload.errors import UserError
+from code_used_upload.evaluation.inference import predict_with_recipe
+from code_used_upload.models import available_models, build_model, model_recipe, split_model_name
+from code_used_upload.training.crops import random_crops
+from code_used_upload.training.device import resolve_device
+from code_used_upload.training.loop import make_optimizer, training_step
 
 N_LABELS = 71  # task "all"
 CROP = 250  # 2.5 s at 100 Hz
-WINDOW_STRIDE = 125
 RECORD_SAMPLES = 1000
-GRID_EPOCHS = 50
 # Training records (folds 1-8) and evaluated records (validation fold 9 + test fold 10) of each task
 # of PTB-XL 1.0.1 after the benchmark drops records without a label. all and the three diagnostic
 # levels are the published split sizes; form and rhythm are 80% / 20% of their records with a label.
@@ -75,7 +74,7 @@ def load_like_reference(datafolder, database):
 CACHED_LOAD_SCRIPT = """
 import hashlib, sys, time
 import numpy as np
-from code_used_upload.utils.ptbxl import load_database, load_signals
+from code_used_upload.data.ptbxl import load_database, load_signals
 database = load_database(sys.argv[1])
 started = time.perf_counter()
 mapped = load_signals(sys.argv[1], database, 100, cache_dir=sys.argv[2], progress=False)
@@ -168,39 +167,47 @@ def random_task(n, generator, device):
 def measure_step(name, batch_size, warmup, steps, device):
     """Mean milliseconds of one training step (forward, loss, backward, clip, optimizer, schedule)."""
     torch.manual_seed(0)
-    config = model_config(name)
+    recipe = model_recipe(name)
     model = build_model(name, N_LABELS).to(device).train()
-    optimizer, schedule = make_optimizer(model, config["max_lr"], config["weight_decay"], warmup + steps + 1)
+    optimizer, schedule = make_optimizer(model, recipe, warmup + steps + 1)
     x, y = random_task(batch_size, torch.Generator().manual_seed(0), device)
 
     for _ in range(warmup):
-        training_step(model, x, y, optimizer, schedule, config, device)
+        training_step(model, x, y, optimizer, schedule, recipe.clip)
     started = clock(device)
     for _ in range(steps):
-        training_step(model, x, y, optimizer, schedule, config, device)
+        training_step(model, x, y, optimizer, schedule, recipe.clip)
     return (clock(device) - started) / steps * 1e3, model
 
 
-def measure_evaluation(model, n_records, device):
-    """Windows per second of predict_records on `n_records` records of 10 s (7 windows each)."""
+def windows_per_record(name):
+    """Evaluation windows of a 10 s record under the model's recipe: 7 for the benchmark's, 4 for S4's."""
+    recipe = model_recipe(name)
+    return (RECORD_SAMPLES - recipe.window(100)) // recipe.stride(100) + 1
+
+
+def measure_evaluation(name, model, n_records, device):
+    """Windows per second of the model's evaluation (its recipe's windows) on `n_records` records of 10 s."""
     signals = torch.randn(n_records, 12, RECORD_SAMPLES, generator=torch.Generator().manual_seed(1))
-    predict_records(model, signals[:2], CROP, WINDOW_STRIDE, device)  # warm-up
+    predict_with_recipe(model, signals[:2], model_recipe(name), 100, device)  # warm-up
     started = clock(device)
-    predict_records(model, signals, CROP, WINDOW_STRIDE, device)
+    predict_with_recipe(model, signals, model_recipe(name), 100, device)
     seconds = clock(device) - started
-    windows = n_records * ((RECORD_SAMPLES - CROP) // WINDOW_STRIDE + 1)
-    return windows / seconds
+    return n_records * windows_per_record(name) / seconds
 
 
 def grid_hours(step_ms, windows_per_s, data_ms, batch_size):
-    """Hours for every measured model x 6 tasks x 1 seed x 50 epochs: training steps, batches, evaluation."""
-    windows_per_record = (RECORD_SAMPLES - CROP) // WINDOW_STRIDE + 1
+    """Hours for every measured model x 6 tasks x 1 seed x its recipe's epochs: training steps, batches,
+    evaluation (validation + test once; a recipe keeping its best checkpoint validates every epoch, and
+    the validation fold is about half of the evaluated records)."""
     seconds = 0.0
     for name in step_ms:
+        recipe = model_recipe(name)
+        evaluations = 1 + (recipe.epochs / 2 if recipe.checkpoint == "best_val_auc" else 0)
         for train_records, eval_records in TASK_RECORDS.values():
-            steps = (train_records // batch_size) * GRID_EPOCHS
+            steps = (train_records // batch_size) * recipe.epochs
             seconds += steps * (step_ms[name] + data_ms) / 1e3
-            seconds += eval_records * windows_per_record / windows_per_s[name]
+            seconds += evaluations * eval_records * windows_per_record(name) / windows_per_s[name]
     return seconds / 3600
 
 
@@ -226,16 +233,16 @@ def build_rows(results, settings):
          f"{batches['loader_ms'] / batches['ours_ms']:.1f}x faster", "random 2.5 s crops + labels, on the device"),
     ]
     for name, ms in steps.items():
-        base = name[: -len("_ldm")] if name.endswith("_ldm") else None
+        base, is_ldm = split_model_name(name)
         compared, ratio = "", ""
-        if base in steps:
+        if is_ldm and base in steps:
             compared, ratio = f"{base} {steps[base]:.1f} ms", f"{ms / steps[base]:.2f}x (LDM/baseline)"
         rows.append((f"training step {name}", f"{ms:.1f} ms", compared, ratio,
                      f"{N_LABELS} labels, batch {settings['batch_size']}, mean of {settings['steps']} steps"))
     for name, rate in evals.items():
         rows.append((f"evaluation {name}", f"{rate:,.0f} windows/s", "", "",
-                     f"predict_records, {settings['eval_records']} records x 7 windows"))
-    rows.append((f"estimated grid: {len(steps)} models x 6 tasks x 1 seed x {GRID_EPOCHS} epochs",
+                     f"{settings['eval_records']} records x {windows_per_record(name)} windows, the recipe's aggregation"))
+    rows.append((f"estimated grid: {len(steps)} models x 6 tasks x 1 seed x each recipe's epochs",
                  f"{results['grid_hours']:.2f} h", "", "",
                  f"steps/epoch = train records // {settings['batch_size']}; train records per task "
                  f"{', '.join(f'{t} {r[0]}' for t, r in TASK_RECORDS.items())} (approximate); "
@@ -258,10 +265,10 @@ def run_benchmark(args):
     device = resolve_device(args.device)
     settings.update(workers=args.workers or os.cpu_count() or 1, load=os.getloadavg()[0],
                     device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})")
-    models = args.models or MODELS
-    unknown = [name for name in models if name not in MODELS]
+    models = args.models or PAPER_MODELS
+    unknown = [name for name in models if name not in available_models()]
     if unknown:
-        raise UserError(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+        raise UserError(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(available_models())}")
 
     if settings["records"] < 3 * settings["batch_size"]:
         raise UserError(f"--records {settings['records']}: need at least 3 batches of {settings['batch_size']} records")
@@ -280,7 +287,7 @@ def run_benchmark(args):
     results["step_ms"], results["windows_per_s"] = {}, {}
     for name in tqdm(models, desc="training steps and evaluation", unit="model"):
         results["step_ms"][name], model = measure_step(name, settings["batch_size"], settings["warmup"], settings["steps"], device)
-        results["windows_per_s"][name] = measure_evaluation(model, settings["eval_records"], device)
+        results["windows_per_s"][name] = measure_evaluation(name, model, settings["eval_records"], device)
     results["grid_hours"] = grid_hours(results["step_ms"], results["windows_per_s"], results["batches"]["ours_ms"],
                                        settings["batch_size"])
     return results, build_rows(results, settings), settings

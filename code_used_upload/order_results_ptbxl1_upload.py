@@ -15,33 +15,29 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from code_used_upload.configs.configs import MODELS as ALL_MODELS
-from code_used_upload.configs.tasks import TASKS as ALL_TASKS
-from code_used_upload.utils.errors import UserError
+from code_used_upload.configs import paper, tasks
+from code_used_upload.errors import UserError
 
 DATAFOLDER = "data/ptbxl/"
 OUTPUTFOLDER = "outputs/"
-MODELS = ALL_MODELS                # the 12: six backbones, each with and without LDM
-TASKS = ALL_TASKS                  # all, diagnostic, subdiagnostic, superdiagnostic, form, rhythm
+MODELS = paper.PAPER_MODELS        # the 12: six backbones, each with and without LDM (also: s4, s4_ldm, yours)
+TASKS = tasks.TASKS                # all, diagnostic, subdiagnostic, superdiagnostic, form, rhythm
 SEEDS = [0, 1, 2]
-EPOCHS = 50
+EPOCHS: int = None                 # None: each model's recipe (50 for the paper's twelve); a number for all
 SAMPLING_FREQUENCY = 100           # 100 or 500 Hz
 BATCH_SIZE = 128
 DEVICE = "auto"                    # auto, cpu or cuda
 COMPILE = False                    # torch.compile the models (CUDA runs)
 VAL_EVERY = 0                      # validation macro-AUC every N epochs in training.png; 0 = off
 EXECUTOR = "local"                 # local (one cell after another) or ray
-RAY_ADDRESS = None                 # a running Ray cluster ("auto"), or None to start a local one
+RAY_ADDRESS: str = None            # a running Ray cluster ("auto"), or None to start a local one
 GPUS_PER_CELL = 0.0                # Ray: GPUs per cell; fractions pack small cells on one GPU
 CPUS_PER_CELL = 1.0                # Ray: CPUs per cell
+CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
 
 # --demo: the project's synthetic PTB-XL in a temporary folder, tiny settings, all 12 x 6 cells
 DEMO = dict(OUTPUTFOLDER="outputs/demo/", SEEDS=[0], EPOCHS=1, BATCH_SIZE=32, DEVICE="cpu")
 DEMO_RECORDS = 100
-
-CONSTANTS = ["DATAFOLDER", "OUTPUTFOLDER", "MODELS", "TASKS", "SEEDS", "EPOCHS", "SAMPLING_FREQUENCY",
-             "BATCH_SIZE", "DEVICE", "COMPILE", "VAL_EVERY", "EXECUTOR", "RAY_ADDRESS", "GPUS_PER_CELL",
-             "CPUS_PER_CELL"]
 
 
 def comma_list(item_type):
@@ -67,7 +63,7 @@ def parse_args(argv=None):
             parser.add_argument(*flags, dest=name, type=comma_list(type(value[0])), default=value,
                                 help=f"comma-separated (default: {','.join(map(str, value))})")
         else:
-            kind = float if isinstance(value, float) else int if isinstance(value, int) else str
+            kind = globals().get("__annotations__", {}).get(name, type(value))
             parser.add_argument(*flags, dest=name, type=kind, default=value, help=f"(default: {value})")
     parser.add_argument("--prepare-only", "--prepare_only", action="store_true",
                         help="write each task's labels, classes and scaler under OUTPUTFOLDER; train nothing")
@@ -87,42 +83,43 @@ def check_names(names, valid, what):
 def run(args):
     """Check the input, prepare the tasks, run the grid, write the table; returns the failed cells."""
     # imported here, not at the top, so that --help answers without loading torch
-    from code_used_upload.experiments.cell import RunSettings
-    from code_used_upload.experiments.grid import run_grid_locally
-    from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
+    from code_used_upload.data.task import PTBXL
+    from code_used_upload.experiments.grid import Grid, run_grid_locally
+    from code_used_upload.experiments.prepare import prepare_experiment
     from code_used_upload.models import available_models
-    from code_used_upload.utils.training import resolve_device
+    from code_used_upload.training.device import resolve_device
+    from code_used_upload.training.settings import RunSettings
 
     check_names(args.MODELS, available_models(), "model")
-    check_names(args.TASKS, ALL_TASKS, "task")
+    check_names(args.TASKS, tasks.TASKS, "task")
     if args.SAMPLING_FREQUENCY not in (100, 500):
         raise UserError(f"--sampling_frequency {args.SAMPLING_FREQUENCY}: PTB-XL has 100 and 500 Hz records")
     for name in ("EPOCHS", "BATCH_SIZE"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name.lower()} {getattr(args, name)}: must be at least 1")
     if args.EXECUTOR not in ("local", "ray"):
         raise UserError(f"--executor {args.EXECUTOR}: use local or ray")
     resolve_device(args.DEVICE)
     with tempfile.TemporaryDirectory(prefix="synthetic-ptbxl-") as scratch:
         if args.demo:
-            from code_used_upload.utils.synthetic import write_synthetic_ptbxl
+            from code_used_upload.data.synthetic import write_synthetic_ptbxl
             args.DATAFOLDER = str(write_synthetic_ptbxl(Path(scratch) / "ptbxl", n_records=DEMO_RECORDS,
                                                         seed=0, sampling_frequencies=(args.SAMPLING_FREQUENCY,)))
-        dataset = Dataset(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY)
+        dataset = PTBXL(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY)
         if args.prepare_only:
             for task in args.TASKS:
-                prepare_task(dataset, args.OUTPUTFOLDER, task)
+                prepare_experiment(dataset, args.OUTPUTFOLDER, task)
             print(f"prepared {', '.join(args.TASKS)} under {args.OUTPUTFOLDER}")
             return []
-        settings = RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, device=args.DEVICE,
-                               compile=args.COMPILE, val_every=args.VAL_EVERY)
+        grid = Grid(Path(args.OUTPUTFOLDER), args.TASKS, args.MODELS, args.SEEDS)
+        settings = RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, sampling_frequency=args.SAMPLING_FREQUENCY,
+                               device=args.DEVICE, compile=args.COMPILE, val_every=args.VAL_EVERY)
         if args.EXECUTOR == "ray":
-            from code_used_upload.experiments.ray_executor import run_grid_on_ray
-            failed = run_grid_on_ray(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings,
-                                     address=args.RAY_ADDRESS, gpus_per_cell=args.GPUS_PER_CELL,
-                                     cpus_per_cell=args.CPUS_PER_CELL)
+            from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray
+            failed = run_grid_on_ray(dataset, grid, settings,
+                                     RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL, args.CPUS_PER_CELL))
         else:
-            failed = run_grid_locally(dataset, args.OUTPUTFOLDER, args.TASKS, args.MODELS, args.SEEDS, settings)
+            failed = run_grid_locally(dataset, grid, settings)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 

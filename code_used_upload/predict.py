@@ -7,7 +7,8 @@ A record is a path as wfdb takes it (without .hea/.dat; a trailing .hea or .dat 
 length of at least one 2.5 s window, recorded at the cell's sampling frequency with the 12 standard
 leads in PTB-XL's order (I, II, III, aVR, aVL, aVF, V1-V6; a record naming those leads in another
 order is reordered). It is standardised with the cell's scaler and cut into the evaluation's windows,
-with the maximum over windows per label, exactly as the cell's test predictions were made.
+aggregated over windows per label as its recipe says (the maximum for the paper's models, the mean
+for S4), exactly as the cell's test predictions were made.
 A record that cannot be classified gets one message on stderr and the others are still classified;
 the exit code is then 1 (2 for a bad --cell).
 """
@@ -26,11 +27,11 @@ import torch
 import wfdb
 
 from code_used_upload.experiments.cell import CELL_FILE, WEIGHTS_FILE
-from code_used_upload.experiments.scp_experiment import standardise
+from code_used_upload.data.task import standardise
 from code_used_upload.models import build_model
-from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.inference import predict_records
-from code_used_upload.utils.training import resolve_device
+from code_used_upload.errors import UserError
+from code_used_upload.evaluation.inference import predict_records
+from code_used_upload.training.device import resolve_device
 
 PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 CELL_KEYS = ["model", "classes", "scaler", "sampling_frequency", "crop", "stride"]
@@ -118,7 +119,8 @@ def predict_files(cell_folder, records, device="cpu"):
     probabilities = np.zeros((len(signals), len(settings["classes"])), dtype=np.float32)
     for rows in rows_by_length.values():
         X = standardise(np.stack([signals[row][1] for row in rows]), settings["scaler"])
-        probabilities[rows] = predict_records(model, X, window, stride, device)
+        probabilities[rows] = predict_records(model, X, window, stride, device,
+                                              aggregate=settings.get("recipe", {}).get("aggregate", "max"))
     index = pd.Index([record for record, _ in signals], name="record")
     return pd.DataFrame(probabilities, index=index, columns=settings["classes"]), errors
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from code_used_upload.utils.synthetic import write_synthetic_ptbxl
+from code_used_upload.data.synthetic import write_synthetic_ptbxl
 
 REPO = Path(__file__).resolve().parents[1]
 

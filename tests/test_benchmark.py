@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from code_used_upload import benchmark
-from code_used_upload.utils.synthetic import write_synthetic_ptbxl
+from code_used_upload.data.synthetic import write_synthetic_ptbxl
 
 
 def test_quick_run_builds_the_table(tmp_path):
@@ -24,7 +24,7 @@ def test_quick_run_builds_the_table(tmp_path):
                                 "data time per batch of 32"]
     assert measurements[3:] == ["training step fcn_wang", "training step fcn_wang_ldm", "evaluation fcn_wang",
                                 "evaluation fcn_wang_ldm",
-                                "estimated grid: 2 models x 6 tasks x 1 seed x 50 epochs"]
+                                "estimated grid: 2 models x 6 tasks x 1 seed x each recipe's epochs"]
     assert all(len(row) == 5 for row in results["rows"])
     ldm_row = results["rows"][4]
     expected_ratio = results["step_ms"]["fcn_wang_ldm"] / results["step_ms"]["fcn_wang"]
@@ -58,6 +58,6 @@ def test_grid_hours_by_hand():
     batch = benchmark.TASK_RECORDS["all"][0]
     assert all(train < batch for task, (train, _) in benchmark.TASK_RECORDS.items() if task != "all")
     # 1 s per step (0.9 s model + 0.1 s data); 7 windows per record at 7 windows/s: 1 s per evaluated record
-    hours = benchmark.grid_hours({"m": 900.0}, {"m": 7.0}, data_ms=100.0, batch_size=batch)
+    hours = benchmark.grid_hours({"fcn_wang": 900.0}, {"fcn_wang": 7.0}, data_ms=100.0, batch_size=batch)
     evaluated = sum(evaluated for _, evaluated in benchmark.TASK_RECORDS.values())
     assert np.isclose(hours, (50 * 1.0 + evaluated * 1.0) / 3600)

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from code_used_upload import order_results_ptbxl1_upload as driver
-from code_used_upload.configs.configs import MODEL_ROWS
+from code_used_upload.configs.paper import PAPER_MODELS
+from code_used_upload.models import model_row
 from code_used_upload.configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS
 
 FAILING_FLAGS = ["--tasks", "superdiagnostic", "--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0",
@@ -20,7 +21,7 @@ def local_demo(tmp_path_factory):
 
 def test_the_demo_fills_the_whole_table(local_demo, capsys):
     table = pd.read_csv(local_demo / "results.csv", index_col=0)
-    assert list(table.index) == list(MODEL_ROWS.values())
+    assert list(table.index) == [model_row(m) for m in PAPER_MODELS]
     assert list(table.columns) == [*TASK_COLUMNS.values(), AVERAGE_COLUMN]
     cells = table.to_numpy().ravel()
     assert all(isinstance(cell, str) and cell[0] in "01" and cell.endswith(")") for cell in cells), cells

@@ -104,7 +104,7 @@ def test_prepare_only_writes_the_benchmark_artefacts_and_trains_nothing(syntheti
     (["--epochs", "0"], "--epochs 0"),
     (["--tasks", ""], "no task"),
     (["--executor", "slurm"], "--executor slurm"),
-    (["--device", "gpu"], "--device gpu"),
+    (["--device", "gpu"], "device 'gpu'"),
 ])
 def test_bad_names_get_one_clear_message(synthetic_ptbxl, tmp_path, capsys, flags, message):
     assert run_driver(synthetic_ptbxl, tmp_path, *flags) == 2

@@ -6,9 +6,9 @@ import pytest
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from code_used_upload.configs.tasks import TASKS
-from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.labels import split_folds, task_labels
-from code_used_upload.utils.ptbxl import load_database, load_statements
+from code_used_upload.errors import UserError
+from code_used_upload.data.labels import split_folds, task_labels
+from code_used_upload.data.ptbxl import load_database, load_statements
 
 
 def test_all_labels_equal_the_benchmarks_test_labels_on_the_real_slice(shared_dir):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.metrics import (
+from code_used_upload.errors import UserError
+from code_used_upload.evaluation.metrics import (
     draw_bootstrap_ids,
     evaluate,
     macro_auc,

@@ -3,9 +3,12 @@ import pytest
 import torch
 from torch import nn
 
-from code_used_upload.models import ConcatPool1d, available_models, build_model, register_backbone
+from code_used_upload.configs.paper import PAPER_MODELS
+from code_used_upload.models import (ConcatPool1d, available_models, build_model, model_recipe, model_row,
+                                     register_backbone, split_model_name)
 from code_used_upload.models import registry
-from code_used_upload.utils.errors import UserError
+from code_used_upload.models.ldm import LabelDecouplingHead, ldm_loss
+from code_used_upload.errors import UserError
 
 BACKBONES = ["lstm", "lstm_bidir", "inception1d", "resnet1d_wang", "fcn_wang", "xresnet1d101"]
 
@@ -25,7 +28,36 @@ def trainable(model):
 
 
 def test_registry_lists_every_backbone_and_its_ldm_variant():
-    assert available_models() == [n for b in BACKBONES for n in (b, b + "_ldm")]
+    models = available_models()
+    assert set(PAPER_MODELS) <= set(models) and set(PAPER_MODELS) == {n for b in BACKBONES for n in (b, b + "_ldm")}
+    assert all(models[i + 1] == models[i] + "_ldm" for i in range(0, len(models), 2))
+
+
+def test_model_names_split_in_one_place_and_rows_follow_the_paper():
+    assert split_model_name("fcn_wang_ldm") == ("fcn_wang", True)
+    assert split_model_name("fcn_wang") == ("fcn_wang", False)
+    assert [model_row(m) for m in PAPER_MODELS[:4]] == ["LSTM", "LSTM+LDM", "Inception1d", "Inception1d+LDM"]
+
+
+def test_each_model_brings_its_recipe_with_the_reference_clipping_quirk_stated_once():
+    assert model_recipe("lstm").clip == 0.25 and model_recipe("lstm_bidir").clip == 0.25
+    assert model_recipe("lstm_ldm").clip is None and model_recipe("lstm_bidir_ldm").clip is None
+    assert {model_recipe(m).max_lr for m in PAPER_MODELS if "lstm" in m} == {1e-3}
+    others = [m for m in PAPER_MODELS if "lstm" not in m]
+    assert {(model_recipe(m).max_lr, model_recipe(m).clip, model_recipe(m).schedule) for m in others} == {(1e-2, None, "one_cycle")}
+
+
+@pytest.mark.parametrize("name", ["fcn_wang", "fcn_wang_ldm"])
+def test_the_model_gives_its_own_training_loss(name):
+    torch.manual_seed(0)
+    model = build_model(name, 5).train()
+    x, y = torch.randn(8, 12, 250), (torch.rand(8, 5) < 0.5).float()
+    outputs = model(x)
+    if name.endswith("_ldm"):
+        expected = ldm_loss(outputs[0], outputs[1], y)
+    else:
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(outputs, y)
+    torch.testing.assert_close(model.loss(outputs, y), expected)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -43,10 +75,11 @@ def test_outputs_in_training_and_eval_mode(name):
     x = torch.randn(4, 12, 128)  # short crops keep the LSTMs fast; xresnet still downsamples to 4 steps
     for num_classes in (5, 71):
         model = build_model(name, num_classes)
-        assert model.is_ldm == name.endswith("_ldm")
+        is_ldm = isinstance(model.head, LabelDecouplingHead)
+        assert is_ldm == name.endswith("_ldm")
         model.train()
         out = model(x)
-        if model.is_ldm:
+        if is_ldm:
             logits, embeddings = out
             assert embeddings.shape == (num_classes, 4, 8)
             torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(num_classes, 4))
@@ -111,7 +144,7 @@ def test_a_registered_backbone_gets_an_ldm_variant(monkeypatch):
     assert "tiny_cnn" in available_models() and "tiny_cnn_ldm" in available_models()
     model = build_model("tiny_cnn_ldm", 7).train()
     logits, embeddings = model(torch.randn(6, 12, 50))
-    assert model.is_ldm and logits.shape == (6, 7) and embeddings.shape == (7, 6, 8)
+    assert isinstance(model.head, LabelDecouplingHead) and logits.shape == (6, 7) and embeddings.shape == (7, 6, 8)
     # the LDM adds per label BN(32) + Linear(32 -> 8) + BN(8) + Linear(8 -> 1), and the 7 x 7 gate
     extra = trainable(model) - trainable(build_model("tiny_cnn", 7))
     assert extra == 7 * (2 * 32 + 8 * 32 + 8 + 16 + 9) + 7 * 7 + 7

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import wfdb
 
-from code_used_upload.utils import ptbxl
-from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.ptbxl import load_database, load_signals, load_statements
+from code_used_upload.data import ptbxl
+from code_used_upload.errors import UserError
+from code_used_upload.data.ptbxl import load_database, load_signals, load_statements
 
 
 def rdsamp_all(folder, filenames):

@@ -4,13 +4,14 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from code_used_upload.configs.configs import MODEL_ROWS
+from code_used_upload.configs.paper import PAPER_MODELS
+from code_used_upload.models import model_row
 from code_used_upload.configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS
-from code_used_upload.utils.metrics import write_te_results
-from code_used_upload.utils.reports import (
+from code_used_upload.evaluation.metrics import write_te_results
+from code_used_upload.reports.figures import plot_training
+from code_used_upload.reports.tables import (
     collect_results,
     format_cell,
-    plot_training,
     read_paper_results,
     summary_table,
     write_summary,
@@ -95,7 +96,7 @@ def test_write_summary_without_results_writes_dashes(tmp_path):
 
 def test_paper_results_cover_the_twelve_rows_and_seven_columns():
     paper, source = read_paper_results()
-    assert list(paper.index) == list(MODEL_ROWS.values())
+    assert list(paper.index) == [model_row(m) for m in PAPER_MODELS]
     assert list(paper.columns) == list(TASK_COLUMNS.values()) + [AVERAGE_COLUMN]
     assert paper.stack().str.fullmatch(r"0\.9\d\d\(\.0\d\d\)|0\.8\d\d\(\.0\d\d\)").all()
     assert any("Knowledge-Based Systems" in line for line in source)

@@ -9,9 +9,9 @@ import wfdb
 from sklearn.metrics import roc_auc_score
 
 from code_used_upload.configs.tasks import TASKS
-from code_used_upload.utils.labels import task_labels
-from code_used_upload.utils.ptbxl import load_database, load_signals, load_statements
-from code_used_upload.utils.synthetic import (
+from code_used_upload.data.labels import task_labels
+from code_used_upload.data.ptbxl import load_database, load_signals, load_statements
+from code_used_upload.data.synthetic import (
     CLASS_FREQUENCIES,
     STATEMENTS_FILE,
     statement_signatures,

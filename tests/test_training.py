@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from code_used_upload.utils.crops import crop_length, random_crops, sliding_windows, window_stride
-from code_used_upload.utils.inference import predict_records
-from code_used_upload.utils.training import NonFiniteLossError, make_optimizer, train_model
+from code_used_upload.evaluation.inference import predict_records, sliding_windows
+from code_used_upload.models import Recipe
+from code_used_upload.training.crops import random_crops
+from code_used_upload.training.loop import NonFiniteLossError, make_optimizer, train_model
+from code_used_upload.training.settings import RunSettings
 
 
 def ramp_signals(n_records=6, n_leads=12, n_time=1000):
@@ -18,8 +20,9 @@ def ramp_signals(n_records=6, n_leads=12, n_time=1000):
 
 
 def test_crop_and_window_lengths_are_the_benchmarks_at_both_rates():
-    assert (crop_length(100), window_stride(100)) == (250, 125)
-    assert (crop_length(500), window_stride(500)) == (1250, 625)
+    recipe = Recipe()
+    assert (recipe.window(100), recipe.stride(100)) == (250, 125)
+    assert (recipe.window(500), recipe.stride(500)) == (1250, 625)
 
 
 def test_random_crops_are_contiguous_slices_of_the_requested_records():
@@ -59,7 +62,6 @@ def test_sliding_windows_give_seven_windows_of_ten_seconds():
 
 class WindowMean(nn.Module):
     """A stand-in model: logit l of a window = its mean of lead l (two labels)."""
-    is_ldm = False
 
     def forward(self, x):
         return x[:, :2, :].mean(dim=2)
@@ -70,13 +72,26 @@ def test_record_prediction_is_the_maximum_over_its_windows_whatever_the_batch_si
     windows = sliding_windows(signals, 250, 125)
     expected = torch.sigmoid(windows[:, :, :2, :].mean(dim=3).amax(dim=1)).numpy()
     for windows_per_batch in (1, 7, 20, 4096):
-        predicted = predict_records(WindowMean(), signals, 250, 125, torch.device("cpu"), windows_per_batch)
+        predicted = predict_records(WindowMean(), signals, 250, 125, torch.device("cpu"), windows_per_batch=windows_per_batch)
+        np.testing.assert_allclose(predicted, expected, rtol=1e-6)
+
+
+def test_record_prediction_as_the_mean_over_four_non_overlapping_windows():
+    """S4's reference: a 10 s record cut into 4 windows of 2.5 s, the windows' probabilities averaged."""
+    signals = torch.randn(3, 12, 1000, generator=torch.Generator().manual_seed(2))
+    expected = np.stack([
+        np.mean([torch.sigmoid(signals[r, :2, 250 * k:250 * (k + 1)].mean(dim=1)).numpy() for k in range(4)], axis=0)
+        for r in range(3)])
+    recipe = Recipe(stride_seconds=2.5, aggregate="mean")
+    assert (recipe.window(100), recipe.stride(100)) == (250, 250)
+    for windows_per_batch in (1, 3, 4096):
+        predicted = predict_records(WindowMean(), signals, 250, 250, torch.device("cpu"), "mean", windows_per_batch=windows_per_batch)
         np.testing.assert_allclose(predicted, expected, rtol=1e-6)
 
 
 def test_one_cycle_schedule_matches_fit_one_cycle():
     model = nn.Linear(3, 2)
-    optimizer, schedule = make_optimizer(model, max_lr=1e-2, weight_decay=1e-2, total_steps=1000)
+    optimizer, schedule = make_optimizer(model, Recipe(max_lr=1e-2, weight_decay=1e-2), total_steps=1000)
     lrs, beta1s = [], []
     for _ in range(1000):
         lrs.append(optimizer.param_groups[0]["lr"])
@@ -91,9 +106,61 @@ def test_one_cycle_schedule_matches_fit_one_cycle():
     assert optimizer.param_groups[0]["betas"][1] == 0.99
 
 
-class Exploding(nn.Module):
+def test_a_constant_schedule_keeps_the_learning_rate_and_the_recipes_betas():
+    model = nn.Linear(3, 2)
+    optimizer, schedule = make_optimizer(model, Recipe(max_lr=1e-3, weight_decay=1e-3, betas=(0.9, 0.999),
+                                                       schedule="constant"), total_steps=50)
+    for _ in range(50):
+        assert optimizer.param_groups[0]["lr"] == 1e-3
+        optimizer.step()
+        schedule.step()
+    assert optimizer.param_groups[0]["betas"] == (0.9, 0.999) and optimizer.param_groups[0]["weight_decay"] == 1e-3
+
+
+class Scaled(nn.Module):
+    """One learnable scale; BCE pushes it up on all-positive targets, so every epoch has another weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, x):
+        return x[:, :2, :].mean(dim=2) * 0 + self.scale
+
+    def loss(self, outputs, targets):
+        return nn.functional.binary_cross_entropy_with_logits(outputs, targets)
+
+
+def test_the_best_validation_checkpoint_is_the_one_kept():
+    """The validation score peaks at epoch 3; the weights after training are those of epoch 3."""
+    signals, targets = torch.randn(8, 12, 300), np.ones((8, 2), dtype=np.float32)
+    recipe = Recipe(max_lr=0.1, schedule="constant", checkpoint="best_val_auc")
+    scales, scores = [], iter([0.5, 0.6, 0.9, 0.7, 0.8])
+
+    def validate(model):
+        scales.append(model.scale.item())
+        return next(scores)
+
+    model = Scaled()
+    history = train_model(model, signals, targets, recipe, RunSettings(epochs=5, batch_size=4, progress=False),
+                          seed=0, validate=validate)
+    assert len(set(scales)) == 5 and history["kept_epoch"] == 3
+    assert model.scale.item() == scales[2]
+    assert [epoch for epoch, _ in history["val_auc"]] == [1, 2, 3, 4, 5]
+
+
+def test_the_last_checkpoint_is_kept_by_default():
+    signals, targets = torch.randn(8, 12, 300), np.ones((8, 2), dtype=np.float32)
+    model = Scaled()
+    history = train_model(model, signals, targets, Recipe(max_lr=0.1, schedule="constant"),
+                          RunSettings(epochs=3, batch_size=4, val_every=2, progress=False), seed=0,
+                          validate=lambda m: m.scale.item())
+    assert history["kept_epoch"] == 3 and [epoch for epoch, _ in history["val_auc"]] == [2, 3]
+    assert model.scale.item() == history["val_auc"][-1][1]
+
+
+class Exploding(Scaled):
     """Returns infinite logits from the first step on."""
-    is_ldm = False
 
     def __init__(self):
         super().__init__()
@@ -106,7 +173,5 @@ class Exploding(nn.Module):
 def test_a_non_finite_loss_stops_training_naming_the_epoch():
     signals = torch.randn(8, 12, 300)
     targets = np.ones((8, 3), dtype=np.float32)
-    config = {"max_lr": 1e-2, "weight_decay": 1e-2, "clip": None}
     with pytest.raises(NonFiniteLossError, match="epoch 1"):
-        train_model(Exploding(), signals, targets, config, epochs=2, batch_size=4, crop=250,
-                    device=torch.device("cpu"), seed=0, progress=False)
+        train_model(Exploding(), signals, targets, Recipe(), RunSettings(epochs=2, batch_size=4, progress=False), seed=0)

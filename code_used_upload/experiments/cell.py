@@ -9,33 +9,21 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from code_used_upload.configs.configs import model_config
-from code_used_upload.models import build_model
-from code_used_upload.utils.crops import crop_length, window_stride
-from code_used_upload.utils.inference import predict_records
-from code_used_upload.utils.metrics import evaluate, per_label_auc, write_te_results
-from code_used_upload.utils.reports import plot_training
-from code_used_upload.utils.training import resolve_device, seed_everything, train_model
+from code_used_upload.evaluation.inference import predict_with_recipe
+from code_used_upload.evaluation.metrics import evaluate, macro_auc, per_label_auc, write_te_results
+from code_used_upload.models import build_model, model_recipe
+from code_used_upload.reports.figures import plot_training
+from code_used_upload.training.device import resolve_device
+from code_used_upload.training.loop import seed_everything, train_model
 
 CELL_FILE = "cell.json"
 WEIGHTS_FILE = "model.pt"
-
-
-@dataclass
-class RunSettings:
-    """How cells are trained; the same for every cell of one run."""
-    epochs: int = 50
-    batch_size: int = 128
-    device: str = "auto"
-    compile: bool = False
-    val_every: int = 0
-    progress: bool = True
 
 
 def cell_folder(task_folder, model_name, seed):
@@ -65,19 +53,20 @@ def run_cell(data, model_name, seed, settings):
 
     started = time.time()
     device = resolve_device(settings.device)
-    config = model_config(model_name)
+    recipe = model_recipe(model_name)
     fs = data.sampling_frequency
-    window, stride = crop_length(fs), window_stride(fs)
+
+    def predict(model, signals):
+        return predict_with_recipe(model, signals, recipe, fs, device)
+
     seed_everything(seed)
     model = build_model(model_name, num_classes=len(data.classes)).to(device)
     trained = torch.compile(model) if settings.compile else model
-    validation = (data.X_val, data.y_val, window, stride) if settings.val_every else None
-    history = train_model(trained, to_device(data.X_train, device), data.y_train, config,
-                          settings.epochs, settings.batch_size, window, device, seed,
-                          validation=validation, val_every=settings.val_every, progress=settings.progress,
+    history = train_model(trained, to_device(data.X_train, device), data.y_train, recipe, settings, seed,
+                          validate=lambda m: macro_auc(data.y_val, predict(m, data.X_val)),
                           description=f"{data.task}/{model_name}/seed{seed}")
-    y_val_pred = predict_records(trained, data.X_val, window, stride, device)
-    y_test_pred = predict_records(trained, data.X_test, window, stride, device)
+    y_val_pred = predict(trained, data.X_val)
+    y_test_pred = predict(trained, data.X_test)
     result = evaluate(data.y_test, y_test_pred, bootstrap_ids=data.bootstrap_ids)
 
     np.save(work / "y_val_pred.npy", y_val_pred)
@@ -87,10 +76,11 @@ def run_cell(data, model_name, seed, settings):
     torch.save(model.state_dict(), work / WEIGHTS_FILE)
     plot_training(history, work / "training.png")
     record = {
-        "task": data.task, "model": model_name, "seed": seed, "config": config,
-        "settings": asdict(settings), "device": str(device), "sampling_frequency": fs,
-        "crop": window, "stride": stride, "classes": data.classes, "scaler": data.scaler,
-        "train_loss": history["train_loss"], "val_auc": history["val_auc"],
+        "task": data.task, "model": model_name, "seed": seed, "recipe": recipe.to_dict(),
+        "settings": asdict(settings), "epochs": settings.epochs_for(recipe), "device": str(device),
+        "sampling_frequency": fs, "crop": recipe.window(fs), "stride": recipe.stride(fs),
+        "classes": data.classes, "scaler": data.scaler,
+        "train_loss": history["train_loss"], "val_auc": history["val_auc"], "kept_epoch": history["kept_epoch"],
         "test_macro_auc": result, "wall_time_s": round(time.time() - started, 3),
         "torch": torch.__version__,
     }

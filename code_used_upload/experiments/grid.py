@@ -1,31 +1,48 @@
 """The grid of cells (task x model x seed): skip what is complete, run the rest, keep the table fresh.
 
-Cells of one task share that task's prepared data; tasks are prepared one after another so only one
-task's signals are in memory at a time. A cell that fails (a non-finite loss, or any error) is
-reported with its error and the grid goes on; the summary table is rewritten after every cell.
+Cells of one task share that task's prepared data; tasks are prepared one after another, and only
+those with a pending cell, so only one task's signals are in memory at a time. A cell that fails
+(a non-finite loss, or any error) is reported with its error and the grid goes on; the summary
+table is rewritten after every cell.
 """
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS
 from code_used_upload.experiments.cell import is_complete, run_cell
-from code_used_upload.experiments.scp_experiment import prepare_task
-from code_used_upload.utils.reports import write_summary
-from code_used_upload.utils.training import NonFiniteLossError
+from code_used_upload.experiments.prepare import prepare_experiment
+from code_used_upload.reports.tables import write_summary
+from code_used_upload.training.loop import NonFiniteLossError
 
 
-def grid_cells(tasks, models, seeds):
-    """Every (task, model, seed) in table order."""
-    return [(task, model, seed) for task in tasks for model in models for seed in seeds]
+@dataclass
+class Grid:
+    """What one run asks for: every (task, model, seed) under `outputfolder`."""
+    outputfolder: Path
+    tasks: list
+    models: list
+    seeds: list
 
+    def cells(self):
+        """Every (task, model, seed) in table order."""
+        return [(task, model, seed) for task in self.tasks for model in self.models for seed in self.seeds]
 
-def pending_cells(outputfolder, cells):
-    """The cells without a complete folder yet."""
-    return [(task, model, seed) for task, model, seed in cells
-            if not is_complete(Path(outputfolder) / TASK_EXPERIMENTS[task], model, seed)]
+    def pending(self):
+        """The cells without a complete folder yet, in table order."""
+        return [(task, model, seed) for task, model, seed in self.cells()
+                if not is_complete(Path(self.outputfolder) / TASK_EXPERIMENTS[task], model, seed)]
+
+    def pending_tasks(self):
+        """The tasks with at least one pending cell: the only ones worth preparing."""
+        pending = {task for task, _, _ in self.pending()}
+        return [task for task in self.tasks if task in pending]
+
+    def write_summary(self, figure=True):
+        write_summary(self.outputfolder, self.models, self.tasks, figure=figure)
 
 
 def cell_name(task, model, seed):
@@ -49,15 +66,14 @@ def describe_error(error):
     return "".join(traceback.format_exception(error)).rstrip()
 
 
-def run_grid_locally(dataset, outputfolder, tasks, models, seeds, settings):
+def run_grid_locally(dataset, grid, settings):
     """Run the pending cells in this process, one after another; returns the failed cells."""
-    cells = grid_cells(tasks, models, seeds)
-    pending = set(pending_cells(outputfolder, cells))
+    cells, pending = grid.cells(), grid.pending()
     failed = []
     bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="grid", unit="cell")
-    for task in tasks:
-        data = prepare_task(dataset, outputfolder, task)
-        for _, model, seed in [cell for cell in cells if cell[0] == task and cell in pending]:
+    for task in grid.pending_tasks():
+        data = prepare_experiment(dataset, grid.outputfolder, task)
+        for _, model, seed in [cell for cell in pending if cell[0] == task]:
             started = time.time()
             try:
                 result = run_cell(data, model, seed, settings)
@@ -66,7 +82,9 @@ def run_grid_locally(dataset, outputfolder, tasks, models, seeds, settings):
                 report_cell(bar, task, model, seed, time.time() - started, error=failed[-1][1])
                 continue
             report_cell(bar, task, model, seed, time.time() - started, result=result)
-            write_summary(outputfolder, models, tasks, figure=False)
-        write_summary(outputfolder, models, tasks)
+            grid.write_summary(figure=False)
+        grid.write_summary()
+    if not pending:  # nothing to run: the summary still shows this run's models and tasks
+        grid.write_summary()
     bar.close()
     return failed

@@ -1,26 +1,34 @@
 """Run the grid's cells as Ray tasks: on the GPUs and CPUs of one machine or of a whole cluster.
 
-The driver prepares each task's artefacts once; each cell is then a Ray task that rebuilds its
-task's data from the data folder and the signal cache (both on a filesystem every node sees) and
-writes its folder in the usual layout, atomically. Fractional `gpus_per_cell` packs several small
-cells onto one GPU. Complete cells are skipped as in the local executor; a failing cell is reported
-and the others go on; Ctrl-C cancels what is outstanding, and no half-written cell remains.
+The driver prepares each pending task's artefacts once; each cell is then a Ray task that rebuilds
+its task's data from the data folder and the signal cache (both on a filesystem every node sees)
+and writes its folder in the usual layout, atomically. Fractional `gpus_per_cell` packs several
+small cells onto one GPU. Complete cells are skipped as in the local executor; a failing cell is
+reported and the others go on; Ctrl-C cancels what is outstanding, and no half-written cell remains.
 """
 import functools
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 import code_used_upload
+from code_used_upload.data.task import PTBXL
+from code_used_upload.errors import UserError
 from code_used_upload.experiments.cell import run_cell
-from code_used_upload.experiments.grid import cell_name, describe_error, grid_cells, pending_cells, report_cell
-from code_used_upload.experiments.scp_experiment import Dataset, prepare_task
-from code_used_upload.utils.errors import UserError
-from code_used_upload.utils.reports import write_summary
+from code_used_upload.experiments.grid import cell_name, describe_error, report_cell
+from code_used_upload.experiments.prepare import prepare_experiment
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # cells exchange only small results: keep /dev/shm free
+
+
+@dataclass
+class RayCluster:
+    """Where the cells run and what each one reserves."""
+    address: str = None        # a running cluster ("auto"), or None to start a local one
+    gpus_per_cell: float = 0.0
+    cpus_per_cell: float = 1.0
 
 
 def import_ray():
@@ -34,15 +42,15 @@ def import_ray():
 @functools.lru_cache(maxsize=1)
 def task_data(datafolder, outputfolder, sampling_frequency, task):
     """A worker keeps the last task's data, so consecutive cells of one task load it once."""
-    dataset = Dataset(datafolder, outputfolder, sampling_frequency, progress=False)
-    return prepare_task(dataset, outputfolder, task, write=False)
+    dataset = PTBXL(datafolder, outputfolder, sampling_frequency, progress=False)
+    return prepare_experiment(dataset, outputfolder, task, write=False)
 
 
-def remote_cell(datafolder, outputfolder, sampling_frequency, task, model, seed, settings):
+def remote_cell(datafolder, outputfolder, task, model, seed, settings):
     """The body of one Ray task: returns the cell's test evaluation and its wall time."""
     started = time.time()
-    result = run_cell(task_data(datafolder, outputfolder, sampling_frequency, task), model, seed, settings)
-    return result, time.time() - started
+    data = task_data(datafolder, outputfolder, settings.sampling_frequency, task)
+    return run_cell(data, model, seed, settings), time.time() - started
 
 
 def start_ray(ray, address):
@@ -54,19 +62,18 @@ def start_ray(ray, address):
     ray.init(address=address, **options)
 
 
-def run_grid_on_ray(dataset, outputfolder, tasks, models, seeds, settings,
-                    address=None, gpus_per_cell=0.0, cpus_per_cell=1.0):
+def run_grid_on_ray(dataset, grid, settings, cluster=RayCluster()):
     """Run the pending cells as Ray tasks; returns the failed cells as (name, error)."""
     ray = import_ray()
-    cells = grid_cells(tasks, models, seeds)
-    pending = pending_cells(outputfolder, cells)
-    for task in sorted({task for task, _, _ in pending}, key=tasks.index):
-        prepare_task(dataset, outputfolder, task)
-    start_ray(ray, address)
-    run = ray.remote(remote_cell).options(num_gpus=gpus_per_cell, num_cpus=cpus_per_cell, max_retries=0)
+    cells, pending = grid.cells(), grid.pending()
+    for task in grid.pending_tasks():
+        prepare_experiment(dataset, grid.outputfolder, task)
+    start_ray(ray, cluster.address)
+    run = ray.remote(remote_cell).options(num_gpus=cluster.gpus_per_cell, num_cpus=cluster.cpus_per_cell,
+                                          max_retries=0)
     quiet = replace(settings, progress=False)
-    futures = {run.remote(dataset.datafolder, str(outputfolder), dataset.sampling_frequency, task, model, seed, quiet):
-               (task, model, seed) for task, model, seed in pending}
+    futures = {run.remote(dataset.datafolder, str(grid.outputfolder), task, model, seed, quiet): (task, model, seed)
+               for task, model, seed in pending}
     failed = []
     bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="grid", unit="cell")
     try:
@@ -81,8 +88,8 @@ def run_grid_on_ray(dataset, outputfolder, tasks, models, seeds, settings,
                 report_cell(bar, task, model, seed, 0.0, error=failed[-1][1])
                 continue
             report_cell(bar, task, model, seed, seconds, result=result)
-            write_summary(outputfolder, models, tasks, figure=False)
-        write_summary(outputfolder, models, tasks)
+            grid.write_summary(figure=False)
+        grid.write_summary()
     except KeyboardInterrupt:
         for future in futures:
             ray.cancel(future, force=True)

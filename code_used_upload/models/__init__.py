@@ -1,15 +1,23 @@
 """Models: `build_model(name, num_classes, input_channels=12)` for every registered backbone and its `_ldm` variant.
 
-Importing the backbone modules registers them; a user's own backbone registers the same way:
+Every module of this package is imported here, and a backbone module registers its backbones when
+imported, so a new backbone is one new file in this folder:
 
-    @register_backbone("my_cnn")
+    @register_backbone("my_cnn", row="My CNN")
     def my_cnn(input_channels):
         net = nn.Sequential(nn.Conv1d(input_channels, 64, 5, padding=2), nn.ReLU(), ConcatPool1d())
         net.out_features = 128
         return net
 """
-from . import rnn1d, inception1d, resnet1d, basic_conv1d, xresnet1d  # noqa: F401  (registers them, in the paper's order)
-from .heads import ConcatPool1d, benchmark_head
-from .registry import available_models, build_model, register_backbone
+import importlib
+import pkgutil
 
-__all__ = ["available_models", "benchmark_head", "build_model", "ConcatPool1d", "register_backbone"]
+from .heads import ConcatPool1d, benchmark_head
+from .recipe import Recipe
+from .registry import available_models, build_model, model_recipe, model_row, register_backbone, split_model_name
+
+for _module in sorted(info.name for info in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
+
+__all__ = ["available_models", "benchmark_head", "build_model", "ConcatPool1d", "model_recipe", "model_row",
+           "Recipe", "register_backbone", "split_model_name"]

@@ -61,7 +61,7 @@ class Inception1d(nn.Module):
         return self.pool(x)
 
 
-@register_backbone("inception1d")
+@register_backbone("inception1d", row="Inception1d")
 def inception1d(input_channels):
     """Depth 6, 32 filters per branch, bottleneck 32, kernels 39, 19, 9 (the benchmark's kernel_size=40)."""
     return Inception1d(input_channels)

@@ -1,6 +1,6 @@
 """The Label Decoupling Module (Zhang et al., KBS 2023): a head for any backbone, and its loss.
 
-Head: the benchmark head gives shared logits e; one small branch per label gives an 8-d embedding z_l
+Head: the backbone's own head (the benchmark head for the paper's six) gives shared logits e; one small branch per label gives an 8-d embedding z_l
 and a logit d_l; a learned per-label gate w mixes them: w * e + (1 - w) * d. All L branches run at once
 on stacked weights. Loss: BCE on the mixed logits + gamma * mean over labels of a semi-hard triplet loss
 on each label's normalised embeddings, with the binary label as class.
@@ -19,16 +19,18 @@ EMBEDDING_DIM = 8
 class LabelDecouplingHead(nn.Module):
     """features (B, F) -> logits (B, L); in training mode also the L2-normalised embeddings (L, B, 8).
 
+    `shared` is the backbone's own classifier (features -> L logits): the benchmark head by default.
+
     Per label l (as the reference's loop of modules): BN(F), Dropout 0.25, Linear(F -> 8) = z_l;
     BN(8), Dropout 0.5, Linear(8 -> 1) = d_l. The L BatchNorms over F all see the same input, so their
     batch and running statistics are identical: one affine-free BN(F) plus per-label scale and shift is the
     same computation. The L BatchNorms over 8 are one BN over the (B, L * 8) view.
     """
 
-    def __init__(self, in_features, num_classes, embedding_dim=EMBEDDING_DIM):
+    def __init__(self, in_features, num_classes, shared=None, embedding_dim=EMBEDDING_DIM):
         super().__init__()
         L, Fe, D = num_classes, in_features, embedding_dim
-        self.shared = benchmark_head(in_features, num_classes)
+        self.shared = benchmark_head(in_features, num_classes) if shared is None else shared
         self.norm1 = nn.BatchNorm1d(Fe, affine=False)
         self.scale1 = nn.Parameter(torch.ones(L, Fe))
         self.shift1 = nn.Parameter(torch.zeros(L, Fe))

@@ -30,7 +30,7 @@ class BasicBlock1d(nn.Module):
         return self.relu(out + residual)
 
 
-@register_backbone("resnet1d_wang")
+@register_backbone("resnet1d_wang", row="Resnet1d_wang")
 def resnet1d_wang(input_channels, channels=128):
     """Stem conv k7 (stride 1, no pooling), then three blocks of 128 channels, stride 2 in blocks 2 and 3."""
     net = nn.Sequential(

@@ -1,8 +1,9 @@
 """One label task of the benchmark: its data (labels, folds, standardisation) and its artefacts.
 
 `prepare_task` writes `<outputfolder>/<exp>/data/` in the benchmark's layout (y_train/y_val/y_test
-.npy, classes.txt, scaler.json), the experiment's test bootstrap ids and the `naive` row; every cell
-of the task then works from the returned `TaskData`.
+.npy, classes.txt, scaler.json); every cell of the task then works from the returned `TaskData`.
+The experiment's test bootstrap ids and its `naive` row are evaluation's work, added by
+`experiments/prepare.py`.
 """
 import json
 from dataclasses import dataclass
@@ -11,12 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS
-from code_used_upload.utils.labels import split_folds, task_labels
-from code_used_upload.utils.metrics import draw_bootstrap_ids, evaluate, write_te_results
-from code_used_upload.utils.ptbxl import load_database, load_signals, load_statements
-
-BOOTSTRAP_FILE = "test_bootstrap_ids.npy"
-
+from code_used_upload.data.labels import split_folds, task_labels
+from code_used_upload.data.ptbxl import load_database, load_signals, load_statements
 
 @dataclass
 class TaskData:
@@ -32,10 +29,10 @@ class TaskData:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    bootstrap_ids: np.ndarray
+    bootstrap_ids: np.ndarray = None  # the experiment's test resamples, (resamples, test records)
 
 
-class Dataset:
+class PTBXL:
     """PTB-XL read once (database, statements, signals from the cache) and shared by all tasks."""
 
     def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True):
@@ -74,39 +71,20 @@ def prepare_task(dataset, outputfolder, task, write=True):
     train, val, test = split_folds(dataset.database["strat_fold"].to_numpy()[keep])
     rows = np.flatnonzero(keep)
     scaler = fit_scaler(dataset.signals[rows[train]])
-    bootstrap_path = folder / BOOTSTRAP_FILE
-    if bootstrap_path.exists():
-        bootstrap_ids = np.load(bootstrap_path)
-    else:
-        bootstrap_ids = draw_bootstrap_ids(Y[test])
     data = TaskData(task, folder, list(classes), scaler, dataset.sampling_frequency,
                     standardise(dataset.signals[rows[train]], scaler), Y[train],
                     standardise(dataset.signals[rows[val]], scaler), Y[val],
-                    standardise(dataset.signals[rows[test]], scaler), Y[test], bootstrap_ids)
+                    standardise(dataset.signals[rows[test]], scaler), Y[test])
     if write:
         write_task_artefacts(data)
-        write_naive_row(data)
     return data
 
 
 def write_task_artefacts(data):
-    """The benchmark's `data/` folder, in plain formats (no pickles), and the bootstrap ids."""
+    """The benchmark's `data/` folder, in plain formats (no pickles)."""
     data_dir = data.folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for split in ("train", "val", "test"):
         np.save(data_dir / f"y_{split}.npy", getattr(data, f"y_{split}"))
     (data_dir / "classes.txt").write_text("".join(f"{label}\n" for label in data.classes))
     (data_dir / "scaler.json").write_text(json.dumps(data.scaler, indent=2) + "\n")
-    bootstrap_path = data.folder / BOOTSTRAP_FILE
-    if not bootstrap_path.exists():
-        np.save(bootstrap_path, data.bootstrap_ids)
-
-
-def write_naive_row(data):
-    """The benchmark's `naive` model: training prevalence as the prediction for every test record."""
-    naive_dir = data.folder / "models" / "naive"
-    (naive_dir / "results").mkdir(parents=True, exist_ok=True)
-    prevalence = data.y_train.mean(axis=0, dtype=np.float64).astype(np.float32)
-    prediction = np.tile(prevalence, (len(data.y_test), 1))
-    np.save(naive_dir / "y_test_pred.npy", prediction)
-    write_te_results(naive_dir / "results" / "te_results.csv", evaluate(data.y_test, prediction, data.bootstrap_ids))

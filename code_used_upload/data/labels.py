@@ -9,7 +9,7 @@ columns are the labels present, sorted (as sklearn's MultiLabelBinarizer orders 
 import numpy as np
 
 from code_used_upload.configs.tasks import TASKS
-from code_used_upload.utils.errors import UserError
+from code_used_upload.errors import UserError
 
 TRAIN_FOLDS = list(range(1, 9))
 VALIDATION_FOLD = 9

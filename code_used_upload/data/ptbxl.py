@@ -19,7 +19,7 @@ import pandas as pd
 import wfdb
 from tqdm import tqdm
 
-from code_used_upload.utils.errors import UserError
+from code_used_upload.errors import UserError
 
 SAMPLING_FREQUENCIES = (100, 500)
 RECORD_SECONDS = 10  # every PTB-XL record is 10 s long

@@ -12,8 +12,6 @@ cell is always consistent with what is on disk. Conventions:
   fit this in all twelve rows within the rounding of its printed cells (the mean of the six
   printed stds is within .0005 of the printed Average std; the std of per-seed averages would be
   smaller).
-Figures use matplotlib's Figure directly (Agg canvas, no pyplot state), so writing them is cheap
-and safe from any thread.
 """
 
 import re
@@ -21,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from ..configs.configs import MODEL_ROWS, MODELS
-from ..configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS, TASK_EXPERIMENTS, TASKS
-from .metrics import read_te_results
+from code_used_upload.configs.paper import PAPER_MODELS
+from code_used_upload.configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS, TASK_EXPERIMENTS, TASKS
+from code_used_upload.evaluation.metrics import read_te_results
+from code_used_upload.models import available_models, model_row
+from code_used_upload.reports.figures import plot_summary
 
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "configs" / "paper_results.csv"
 RESULT_COLUMNS = ["task", "model", "seed", "point", "mean", "lower", "upper"]
@@ -60,8 +58,13 @@ def _result_row(model_folder, seed, te_results):
             **read_te_results(te_results)}
 
 
-def _in_order(requested, known):
-    """The requested names in the configs' order, then any unknown ones in the order given."""
+def table_models():
+    """Every known model in table order: the paper's twelve in its order, then the other registered ones."""
+    return list(dict.fromkeys(PAPER_MODELS + available_models()))
+
+
+def in_order(requested, known):
+    """The requested names in the known order, then any unknown ones in the order given."""
     requested = list(dict.fromkeys(requested))
     return [name for name in known if name in requested] + [n for n in requested if n not in known]
 
@@ -87,7 +90,7 @@ def _parse_cell(text):
     return (float(match.group(1)), float(match.group(2))) if match else None
 
 
-def _numeric_table(results, models, tasks):
+def numeric_table(results, models, tasks):
     """{(model, column): (mean, std, seeds)} for the cells that have results, Average included."""
     statistics = _seed_statistics(results)
     cells = {}
@@ -109,12 +112,12 @@ def _numeric_table(results, models, tasks):
 
 def summary_table(results, models, tasks):
     """The paper's table: rows in its order, task columns then Average; strings `0.923(.001)` or `-`."""
-    models, tasks = _in_order(models, MODELS), _in_order(tasks, TASKS)
+    models, tasks = in_order(models, table_models()), in_order(tasks, TASKS)
     columns = [TASK_COLUMNS.get(task, task) for task in tasks] + [AVERAGE_COLUMN]
-    cells = _numeric_table(results, models, tasks)
+    cells = numeric_table(results, models, tasks)
     table = pd.DataFrame(
         [[format_cell(*cells[(m, c)][:2]) if (m, c) in cells else MISSING for c in columns] for m in models],
-        index=pd.Index([MODEL_ROWS.get(model, model) for model in models], name="Method"),
+        index=pd.Index([model_row(model) for model in models], name="Method"),
         columns=columns,
     )
     return table
@@ -144,8 +147,8 @@ def _comparison_markdown(results, models, tasks):
     if paper is None:
         return "\n".join(lines + ["The paper's published values are not in the project "
                                   f"({PAPER_RESULTS.name} is missing), so there is nothing to compare with.", ""])
-    models, tasks = _in_order(models, MODELS), _in_order(tasks, TASKS)
-    cells = _numeric_table(results, models, tasks)
+    models, tasks = in_order(models, table_models()), in_order(tasks, TASKS)
+    cells = numeric_table(results, models, tasks)
     all_tasks = set(tasks) == set(TASKS)
     columns = [TASK_COLUMNS[task] for task in tasks if task in TASK_COLUMNS] + [AVERAGE_COLUMN]
     lines += ["Paper's values: " + " ".join(source), "",
@@ -154,7 +157,7 @@ def _comparison_markdown(results, models, tasks):
         lines += ["Average: not compared, because the paper averages all six tasks and this run asked for fewer.", ""]
     lines += ["|Method|Column|Seeds|Ours|Paper|Ours - paper|", "|:---|:---|:---|:---|:---|:---|"]
     for model in models:
-        row = MODEL_ROWS.get(model, model)
+        row = model_row(model)
         if row not in paper.index:
             continue
         for column in columns:
@@ -167,44 +170,6 @@ def _comparison_markdown(results, models, tasks):
                 row, column, str(ours[2]) if ours else "0", format_cell(*ours[:2]) if ours else MISSING,
                 paper.loc[row, column], difference]) + "|")
     return "\n".join(lines) + "\n"
-
-
-def _plot_summary(results, models, tasks, path):
-    """One panel per task: baseline and +LDM bars per backbone, the seeds' std as error bars."""
-    models, tasks = _in_order(models, MODELS), _in_order(tasks, TASKS)
-    cells = _numeric_table(results, models, tasks)
-    backbones = list(dict.fromkeys(m[: -len("_ldm")] if m.endswith("_ldm") else m for m in models))
-    panels = [task for task in tasks if any((m, TASK_COLUMNS.get(task, task)) in cells for m in models)]
-    columns = min(3, max(1, len(panels)))
-    rows = max(1, -(-len(panels) // columns))
-    figure = Figure(figsize=(5 * columns, 3.6 * rows), layout="constrained")
-    figure.suptitle("Test macro-AUC, mean and std over seeds (the y axes do not start at 0)", fontsize=11)
-    if not panels:
-        figure.text(0.5, 0.5, "no finished cells yet", ha="center", va="center")
-    x = np.arange(len(backbones))
-    for index, task in enumerate(panels):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        column = TASK_COLUMNS.get(task, task)
-        values = []
-        for offset, (suffix, label, colour) in enumerate([("", "baseline", "tab:gray"), ("_ldm", "+LDM", "tab:blue")]):
-            stats = [cells.get((backbone + suffix, column)) if backbone + suffix in models else None
-                     for backbone in backbones]
-            means = [s[0] if s else np.nan for s in stats]
-            stds = [s[1] if s else 0.0 for s in stats]
-            axes.bar(x + (offset - 0.5) * 0.4, means, 0.4, yerr=stds, capsize=3, label=label, color=colour)
-            values += [m - s for m, s in zip(means, stds) if not np.isnan(m)]
-            values += [m + s for m, s in zip(means, stds) if not np.isnan(m)]
-        low, high = min(values), max(values)
-        margin = max(0.01, 0.15 * (high - low))
-        axes.set_ylim(max(0.0, low - margin), min(1.0, high + margin))
-        axes.set_xlim(-0.6, len(backbones) - 0.4)  # missing bars keep their place
-        axes.set_xticks(x, [MODEL_ROWS.get(b, b) for b in backbones], rotation=30, ha="right", fontsize=8)
-        axes.set_title(column, fontsize=10)
-        axes.set_ylabel("test macro-AUC")
-        axes.grid(axis="y", alpha=0.3)
-        if index == 0:
-            axes.legend(fontsize=8)
-    figure.savefig(path, dpi=100)
 
 
 def write_summary(outputfolder, models, tasks, figure=True):
@@ -220,24 +185,8 @@ def write_summary(outputfolder, models, tasks, figure=True):
     (outputfolder / "results.md").write_text(_markdown(table) + notes)
     table.to_csv(outputfolder / "results.csv")
     if figure:
-        _plot_summary(results, models, tasks, outputfolder / "results.png")
+        ordered_models, ordered_tasks = in_order(models, table_models()), in_order(tasks, TASKS)
+        plot_summary(numeric_table(results, ordered_models, ordered_tasks), ordered_models, ordered_tasks,
+                     outputfolder / "results.png")
     (outputfolder / "comparison.md").write_text(_comparison_markdown(results, models, tasks))
     return table
-
-
-def plot_training(history, path):
-    """training.png: the per-epoch training loss, and the validation macro-AUC where it was measured."""
-    losses = history["train_loss"]
-    figure = Figure(figsize=(6, 3.6), layout="constrained")
-    axes = figure.add_subplot()
-    axes.plot(np.arange(1, len(losses) + 1), losses, marker=".", color="tab:blue")
-    axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("training loss", color="tab:blue")
-    axes.grid(alpha=0.3)
-    if history.get("val_auc"):
-        epochs, aucs = zip(*history["val_auc"])
-        twin = axes.twinx()
-        twin.plot(epochs, aucs, marker="o", color="tab:orange")
-        twin.set_ylabel("validation macro-AUC", color="tab:orange")
-    figure.savefig(path, dpi=100)

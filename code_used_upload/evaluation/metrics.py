@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from .errors import UserError
+from ..errors import UserError
 
 TE_RESULTS_INDEX = ["point", "mean", "lower", "upper"]
 

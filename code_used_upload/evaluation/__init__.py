@@ -1,0 +1,1 @@
+"""Evaluation: windowed inference, macro-AUC with the benchmark's bootstrap, paired comparisons."""

@@ -1,0 +1,1 @@
+"""Reports: the paper's table, figures and comparisons, rebuilt from the cell folders."""

@@ -1,0 +1,111 @@
+"""The training loop: a model's recipe applied to resident signals, in plain PyTorch.
+
+The default recipe is the benchmark's (fastai 1.0.61 `fit_one_cycle` defaults): AdamW (decoupled
+weight decay 1e-2 on every parameter, as fastai's `true_wd`/`bn_wd`), one-cycle schedule over all
+steps (30% cosine warm-up from max/25, cosine down to max/25e4, beta1 cycled 0.95 -> 0.85 -> 0.95):
+exactly `torch.optim.lr_scheduler.OneCycleLR` with its defaults. A recipe may ask for a constant
+learning rate and for the checkpoint of the best validation macro-AUC instead of the last one. Each
+epoch every training record gives one random crop, in shuffled batches with the incomplete last
+batch dropped. Batches are cut on the training device from one resident tensor. The loss is the
+model's own (`model.loss`): this loop knows no model by name.
+"""
+import contextlib
+import copy
+import random
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from code_used_upload.training.crops import random_crops
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite: the cell stops, the grid goes on."""
+
+
+def autocast_for(device):
+    """bf16 autocast for training on CUDA (the LDM loss is still computed in float32); none on CPU,
+    which stays float32 and deterministic."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def seed_everything(seed):
+    """One seed drives initialisation, crops, shuffling and dropout."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(model, recipe, total_steps):
+    """AdamW with the recipe's betas and weight decay; OneCycleLR (fastai's fit_one_cycle) or a constant lr."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.max_lr, betas=tuple(recipe.betas),
+                                  weight_decay=recipe.weight_decay)
+    if recipe.schedule == "one_cycle":
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.max_lr, total_steps=total_steps)
+    else:
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return optimizer, schedule
+
+
+def training_step(model, batch, targets, optimizer, schedule, clip=None):
+    """One step of the recipe: forward (bf16 autocast on CUDA), the model's loss, backward, clipping, update."""
+    with autocast_for(batch.device):
+        outputs = model(batch)
+    loss = model.loss(outputs, targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    schedule.step()
+    return loss.detach()
+
+
+def train_model(model, signals, targets, recipe, settings, seed, validate=None, description="training"):
+    """Train `model` in place on the device of `signals`; return the history.
+
+    signals: (records, leads, time) float32 tensor on the training device; targets: (records, labels).
+    validate: optional `model -> validation macro-AUC`, called every `settings.val_every` epochs and the
+    last, and every epoch when the recipe keeps its best checkpoint (whose weights are then restored).
+    History: per-epoch training loss, (epoch, validation AUC) pairs, and the epoch whose weights are kept.
+    Raises NonFiniteLossError naming the epoch if the loss stops being finite.
+    """
+    device = signals.device
+    epochs = settings.epochs_for(recipe)
+    n_records = len(signals)
+    batch_size = min(settings.batch_size, n_records)
+    steps_per_epoch = n_records // batch_size
+    window = recipe.window(settings.sampling_frequency)
+    optimizer, schedule = make_optimizer(model, recipe, epochs * steps_per_epoch)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
+    keep_best = recipe.checkpoint == "best_val_auc"
+    if keep_best and validate is None:
+        raise ValueError("a recipe that keeps its best validation checkpoint needs `validate`")
+    every = 1 if keep_best else settings.val_every
+    history = {"train_loss": [], "val_auc": [], "kept_epoch": epochs}
+    best_auc, best_state = -np.inf, None
+    for epoch in tqdm(range(1, epochs + 1), desc=description, leave=False, disable=not settings.progress):
+        model.train()
+        order = torch.randperm(n_records, device=device, generator=generator)
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            rows = order[step * batch_size:(step + 1) * batch_size]
+            batch = random_crops(signals, rows, window, generator)
+            loss_sum += training_step(model, batch, targets[rows], optimizer, schedule, recipe.clip)
+        epoch_loss = loss_sum.item() / steps_per_epoch
+        if not np.isfinite(epoch_loss):
+            raise NonFiniteLossError(f"the training loss became {epoch_loss} in epoch {epoch}")
+        history["train_loss"].append(epoch_loss)
+        if validate is not None and every and (epoch % every == 0 or epoch == epochs):
+            auc = validate(model)
+            history["val_auc"].append((epoch, auc))
+            if keep_best and auc > best_auc:
+                best_auc, best_state = auc, copy.deepcopy(model.state_dict())
+                history["kept_epoch"] = epoch
+    if keep_best:
+        model.load_state_dict(best_state)
+    return history

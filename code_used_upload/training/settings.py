@@ -1,0 +1,16 @@
+"""How one run trains its cells: the same settings for every cell, whatever the model."""
+from dataclasses import dataclass
+
+
+@dataclass
+class RunSettings:
+    epochs: int = None        # None: each model's recipe (50 for the paper's models); a number overrides every recipe
+    batch_size: int = 128
+    sampling_frequency: int = 100
+    device: str = "auto"      # auto, cpu, cuda or cuda:N; resolved once per process
+    compile: bool = False     # torch.compile the model for training
+    val_every: int = 0        # validation macro-AUC every N epochs in training.png (0: only where the recipe needs it)
+    progress: bool = True     # a progress bar per cell
+
+    def epochs_for(self, recipe):
+        return self.epochs if self.epochs is not None else recipe.epochs
