@@ -28,11 +28,13 @@ SAMPLING_FREQUENCY = 100           # 100 or 500 Hz
 BATCH_SIZE = 128
 DEVICE = "auto"                    # auto, cpu or cuda
 COMPILE = False                    # torch.compile the models (CUDA runs)
+PRECISION = "tf32"                 # fp32 (strict), tf32 (float32 with TF32 on CUDA, as the reference) or bf16
+DETERMINISTIC = False              # CUDA: deterministic algorithms, no cuDNN autotuning (slower)
 VAL_EVERY = 0                      # validation macro-AUC every N epochs in training.png; 0 = off
 EXECUTOR = "local"                 # local (one cell after another) or ray
 RAY_ADDRESS: str = None            # a running Ray cluster ("auto"), or None to start a local one
 GPUS_PER_CELL = 0.0                # Ray: GPUs per cell; fractions pack small cells on one GPU
-CPUS_PER_CELL = 1.0                # Ray: CPUs per cell
+CPUS_PER_CELL: int = None          # CPU threads of a cell, both executors (Ray reserves them); None: every core
 CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
 
 # --demo: the project's synthetic PTB-XL in a temporary folder, tiny settings, all 12 x 6 cells
@@ -87,7 +89,7 @@ def run(args):
     from code_used_upload.experiments.grid import Grid, run_grid_locally
     from code_used_upload.experiments.prepare import prepare_experiment
     from code_used_upload.models import available_models
-    from code_used_upload.training.device import resolve_device
+    from code_used_upload.training.device import PRECISIONS, default_threads, resolve_device
     from code_used_upload.training.settings import RunSettings
 
     check_names(args.MODELS, available_models(), "model")
@@ -99,6 +101,10 @@ def run(args):
             raise UserError(f"--{name.lower()} {getattr(args, name)}: must be at least 1")
     if args.EXECUTOR not in ("local", "ray"):
         raise UserError(f"--executor {args.EXECUTOR}: use local or ray")
+    if args.PRECISION not in PRECISIONS:
+        raise UserError(f"--precision {args.PRECISION}: use one of {', '.join(PRECISIONS)}")
+    if args.CPUS_PER_CELL is not None and args.CPUS_PER_CELL < 1:
+        raise UserError(f"--cpus-per-cell {args.CPUS_PER_CELL}: must be at least 1")
     resolve_device(args.DEVICE)
     with tempfile.TemporaryDirectory(prefix="synthetic-ptbxl-") as scratch:
         if args.demo:
@@ -113,11 +119,13 @@ def run(args):
             return []
         grid = Grid(Path(args.OUTPUTFOLDER), args.TASKS, args.MODELS, args.SEEDS)
         settings = RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, sampling_frequency=args.SAMPLING_FREQUENCY,
-                               device=args.DEVICE, compile=args.COMPILE, val_every=args.VAL_EVERY)
+                               device=args.DEVICE, compile=args.COMPILE, val_every=args.VAL_EVERY,
+                               precision=args.PRECISION, deterministic=args.DETERMINISTIC,
+                               threads=args.CPUS_PER_CELL or default_threads())
         if args.EXECUTOR == "ray":
             from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray
             failed = run_grid_on_ray(dataset, grid, settings,
-                                     RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL, args.CPUS_PER_CELL))
+                                     RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL))
         else:
             failed = run_grid_locally(dataset, grid, settings)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())

@@ -29,12 +29,6 @@ def test_the_demo_fills_the_whole_table(local_demo, capsys):
     assert (local_demo / "results.png").stat().st_size > 10_000
 
 
-def test_ray_runs_the_demo_grid_to_the_same_table(local_demo, tmp_path):
-    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
-    assert driver.main(["--demo", "--executor", "ray", "--outputfolder", str(tmp_path)]) == 0
-    assert (tmp_path / "results.csv").read_text() == (local_demo / "results.csv").read_text()
-
-
 def break_cell(outputfolder, model):
     """A file where a cell's model folder must go: that cell cannot be written, the others can."""
     blocked = outputfolder / "exp1.1.1" / "models" / model

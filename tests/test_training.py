@@ -1,11 +1,17 @@
 """The recipe's pieces: crops, windows, max aggregation, the one-cycle schedule, non-finite losses."""
+import contextlib
+import ctypes
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from code_used_upload.evaluation.inference import predict_records, sliding_windows
-from code_used_upload.models import Recipe
+from code_used_upload.errors import UserError
+from code_used_upload.models import Recipe, build_model
+from code_used_upload.training.device import configure_numerics, training_autocast
 from code_used_upload.training.crops import random_crops
 from code_used_upload.training.loop import NonFiniteLossError, make_optimizer, train_model
 from code_used_upload.training.settings import RunSettings
@@ -36,12 +42,15 @@ def test_random_crops_are_contiguous_slices_of_the_requested_records():
         assert torch.equal(crops[i], signals[row, :, start:start + 250])
 
 
-def test_random_crop_starts_cover_every_valid_offset_and_no_other():
+def test_random_crop_starts_are_drawn_as_the_reference_draws_them():
+    """random.randint(0, timesteps - output_size - 1): 0 .. T - L - 1, both ends included."""
     signals = ramp_signals(n_records=1, n_time=260)
     rows = torch.zeros(5000, dtype=torch.long)
     crops = random_crops(signals, rows, 250, torch.Generator().manual_seed(1))
     starts = set(crops[:, 0, 0].long().tolist())
-    assert starts == set(range(0, 11))
+    assert starts == set(range(0, 10))
+    exact = random_crops(ramp_signals(n_records=1, n_time=250), rows[:10], 250, torch.Generator().manual_seed(1))
+    assert set(exact[:, 0, 0].long().tolist()) == {0}
 
 
 def test_random_crops_are_reproducible_from_the_generator_seed():
@@ -175,3 +184,44 @@ def test_a_non_finite_loss_stops_training_naming_the_epoch():
     targets = np.ones((8, 3), dtype=np.float32)
     with pytest.raises(NonFiniteLossError, match="epoch 1"):
         train_model(Exploding(), signals, targets, Recipe(), RunSettings(epochs=2, batch_size=4, progress=False), seed=0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "lstm_bidir_ldm"])
+def test_an_lstm_runs_in_float32_inside_the_bf16_training_context(name):
+    """Autocast would run a cuDNN LSTM in float16; the model switches it off around its LSTM."""
+    model = build_model(name, 5).train()
+    seen = []
+    model.backbone.lstm.register_forward_pre_hook(
+        lambda module, inputs: seen.append((torch.is_autocast_enabled("cpu"), inputs[0].dtype)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = model(torch.randn(4, 12, 50))
+        assert torch.is_autocast_enabled("cpu")
+    assert seen == [(False, torch.float32)]
+    if name == "lstm":
+        assert outputs.dtype == torch.bfloat16  # the benchmark head still ran under autocast
+
+
+def test_training_autocast_is_bf16_on_cuda_only_under_bf16():
+    assert isinstance(training_autocast(torch.device("cpu"), "bf16"), contextlib.nullcontext)
+    for precision in ("fp32", "tf32"):
+        assert isinstance(training_autocast(torch.device("cuda"), precision), contextlib.nullcontext)
+    context = training_autocast(torch.device("cuda"), "bf16")
+    assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
+
+
+def test_numerics_are_configured_from_the_settings():
+    before = torch.get_num_threads()
+    try:
+        configure_numerics("fp32", deterministic=False, threads=1)
+        assert torch.get_num_threads() == 1 and not torch.backends.cuda.matmul.allow_tf32
+        assert not torch.backends.cudnn.allow_tf32 and torch.backends.cudnn.benchmark
+        mkl = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        if torch.backends.mkl.is_available() and hasattr(mkl, "mkl_serv_get_dynamic"):
+            assert mkl.mkl_serv_get_dynamic() == 0  # MKL may not drop threads under load
+        configure_numerics("tf32", deterministic=True, threads=2)
+        assert torch.get_num_threads() == 2 and torch.backends.cuda.matmul.allow_tf32
+        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.benchmark
+    finally:
+        configure_numerics("tf32", deterministic=False, threads=before)
+    with pytest.raises(UserError, match="fp16"):
+        configure_numerics("fp16")

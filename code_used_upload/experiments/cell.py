@@ -19,7 +19,7 @@ from code_used_upload.evaluation.inference import predict_with_recipe
 from code_used_upload.evaluation.metrics import evaluate, macro_auc, per_label_auc, write_te_results
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.reports.figures import plot_training
-from code_used_upload.training.device import resolve_device
+from code_used_upload.training.device import configure_numerics, describe_device, resolve_device
 from code_used_upload.training.loop import seed_everything, train_model
 
 CELL_FILE = "cell.json"
@@ -53,6 +53,7 @@ def run_cell(data, model_name, seed, settings):
 
     started = time.time()
     device = resolve_device(settings.device)
+    configure_numerics(settings.precision, settings.deterministic, settings.threads)
     recipe = model_recipe(model_name)
     fs = data.sampling_frequency
 
@@ -77,12 +78,13 @@ def run_cell(data, model_name, seed, settings):
     plot_training(history, work / "training.png")
     record = {
         "task": data.task, "model": model_name, "seed": seed, "recipe": recipe.to_dict(),
-        "settings": asdict(settings), "epochs": settings.epochs_for(recipe), "device": str(device),
+        "settings": asdict(settings), "epochs": settings.epochs_for(recipe),
+        "precision": settings.precision, "deterministic": settings.deterministic, "threads": torch.get_num_threads(),
+        **describe_device(device),
         "sampling_frequency": fs, "crop": recipe.window(fs), "stride": recipe.stride(fs),
         "classes": data.classes, "scaler": data.scaler,
         "train_loss": history["train_loss"], "val_auc": history["val_auc"], "kept_epoch": history["kept_epoch"],
         "test_macro_auc": result, "wall_time_s": round(time.time() - started, 3),
-        "torch": torch.__version__,
     }
     (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)

@@ -25,10 +25,16 @@ LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # cells exchange only small results: kee
 
 @dataclass
 class RayCluster:
-    """Where the cells run and what each one reserves."""
+    """Where the cells run and the GPUs each one reserves; its CPUs are the run's `threads`."""
     address: str = None        # a running cluster ("auto"), or None to start a local one
     gpus_per_cell: float = 0.0
-    cpus_per_cell: float = 1.0
+
+
+def cpus_to_reserve(settings, cluster):
+    """A CPU cell reserves the CPU threads it computes with (the run's `threads`, as the local executor
+    uses), so cells never share cores and their sums are ordered as in a local run. A GPU cell computes
+    on its GPU and reserves one CPU, so that fractional GPUs can pack several cells on one machine."""
+    return 1 if cluster.gpus_per_cell else settings.threads
 
 
 def import_ray():
@@ -69,8 +75,13 @@ def run_grid_on_ray(dataset, grid, settings, cluster=RayCluster()):
     for task in grid.pending_tasks():
         prepare_experiment(dataset, grid.outputfolder, task)
     start_ray(ray, cluster.address)
-    run = ray.remote(remote_cell).options(num_gpus=cluster.gpus_per_cell, num_cpus=cluster.cpus_per_cell,
-                                          max_retries=0)
+    cpus = cpus_to_reserve(settings, cluster)
+    largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    if cpus > largest:
+        ray.shutdown()
+        raise UserError(f"a cell needs {cpus} CPUs but the largest Ray node has {largest:g}; "
+                        f"pass --cpus-per-cell {int(largest)} or fewer")
+    run = ray.remote(remote_cell).options(num_gpus=cluster.gpus_per_cell, num_cpus=cpus, max_retries=0)
     quiet = replace(settings, progress=False)
     futures = {run.remote(dataset.datafolder, str(grid.outputfolder), task, model, seed, quiet): (task, model, seed)
                for task, model, seed in pending}

@@ -26,7 +26,10 @@ class LSTM1d(nn.Module):
         self.out_features = 3 * hidden * (2 if bidirectional else 1)
 
     def forward(self, x):
-        out, _ = self.lstm(x.transpose(1, 2))  # (B, T, H * directions)
+        # Always float32: autocast would run cuDNN's RNN in float16 whatever dtype it was asked for,
+        # without loss scaling, and the reference trained these in float32.
+        with torch.autocast(x.device.type, enabled=False):
+            out, _ = self.lstm(x.float().transpose(1, 2))  # (B, T, H * directions)
         return torch.cat([out.mean(dim=1), out.amax(dim=1), out[:, -1]], dim=1)
 
 

@@ -9,7 +9,6 @@ epoch every training record gives one random crop, in shuffled batches with the 
 batch dropped. Batches are cut on the training device from one resident tensor. The loss is the
 model's own (`model.loss`): this loop knows no model by name.
 """
-import contextlib
 import copy
 import random
 
@@ -18,18 +17,11 @@ import torch
 from tqdm.auto import tqdm
 
 from code_used_upload.training.crops import random_crops
+from code_used_upload.training.device import training_autocast
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite: the cell stops, the grid goes on."""
-
-
-def autocast_for(device):
-    """bf16 autocast for training on CUDA (the LDM loss is still computed in float32); none on CPU,
-    which stays float32 and deterministic."""
-    if torch.device(device).type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def seed_everything(seed):
@@ -50,9 +42,10 @@ def make_optimizer(model, recipe, total_steps):
     return optimizer, schedule
 
 
-def training_step(model, batch, targets, optimizer, schedule, clip=None):
-    """One step of the recipe: forward (bf16 autocast on CUDA), the model's loss, backward, clipping, update."""
-    with autocast_for(batch.device):
+def training_step(model, batch, targets, optimizer, schedule, clip=None, precision="tf32"):
+    """One step of the recipe: forward (bf16 autocast only under `bf16` on CUDA), the model's loss in
+    float32, backward, clipping, update."""
+    with training_autocast(batch.device, precision):
         outputs = model(batch)
     loss = model.loss(outputs, targets)
     optimizer.zero_grad(set_to_none=True)
@@ -95,7 +88,8 @@ def train_model(model, signals, targets, recipe, settings, seed, validate=None, 
         for step in range(steps_per_epoch):
             rows = order[step * batch_size:(step + 1) * batch_size]
             batch = random_crops(signals, rows, window, generator)
-            loss_sum += training_step(model, batch, targets[rows], optimizer, schedule, recipe.clip)
+            loss_sum += training_step(model, batch, targets[rows], optimizer, schedule, recipe.clip,
+                                      settings.precision)
         epoch_loss = loss_sum.item() / steps_per_epoch
         if not np.isfinite(epoch_loss):
             raise NonFiniteLossError(f"the training loss became {epoch_loss} in epoch {epoch}")

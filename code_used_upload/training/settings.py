@@ -9,6 +9,9 @@ class RunSettings:
     sampling_frequency: int = 100
     device: str = "auto"      # auto, cpu, cuda or cuda:N; resolved once per process
     compile: bool = False     # torch.compile the model for training
+    precision: str = "tf32"   # fp32, tf32 or bf16 (training/device.py)
+    deterministic: bool = False  # CUDA: deterministic algorithms, no cuDNN autotuning
+    threads: int = None       # intra-op CPU threads of a cell, the same on every executor; None: every core
     val_every: int = 0        # validation macro-AUC every N epochs in training.png (0: only where the recipe needs it)
     progress: bool = True     # a progress bar per cell
 
