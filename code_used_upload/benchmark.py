@@ -3,6 +3,7 @@
     python code_used_upload/benchmark.py                 # 21,837 synthetic records, all 12 models, batch 128
     python code_used_upload/benchmark.py --quick         # small, under a minute on 2 CPU cores
     python code_used_upload/benchmark.py --models fcn_wang,fcn_wang_ldm --output benchmark.md
+    python code_used_upload/benchmark.py --gpu-check     # a CUDA machine: -> gpu-check.md (see gpu_check.py)
 
 Each comparison runs both sides in this process, on this machine, one after the other, so the ratios
 are meaningful even where the absolute times are not. Loading uses a synthetic PTB-XL (the release's
@@ -35,7 +36,7 @@ from code_used_upload.errors import UserError
 from code_used_upload.evaluation.inference import predict_with_recipe
 from code_used_upload.models import available_models, build_model, model_recipe, split_model_name
 from code_used_upload.training.crops import random_crops
-from code_used_upload.training.device import resolve_device
+from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import make_optimizer, training_step
 
 N_LABELS = 71  # task "all"
@@ -164,8 +165,11 @@ def random_task(n, generator, device):
     return x, y
 
 
-def measure_step(name, batch_size, warmup, steps, device):
-    """Mean milliseconds of one training step (forward, loss, backward, clip, optimizer, schedule)."""
+def measure_step(name, batch_size, warmup, steps, device, precision="tf32"):
+    """Mean milliseconds of one training step (forward, loss, backward, clip, optimizer, schedule).
+
+    `precision` goes to the training step (bf16 autocast on CUDA); the TF32 switches are process-wide,
+    set beforehand by `training.device.configure_numerics` where they matter (the GPU check)."""
     torch.manual_seed(0)
     recipe = model_recipe(name)
     model = build_model(name, N_LABELS).to(device).train()
@@ -173,10 +177,10 @@ def measure_step(name, batch_size, warmup, steps, device):
     x, y = random_task(batch_size, torch.Generator().manual_seed(0), device)
 
     for _ in range(warmup):
-        training_step(model, x, y, optimizer, schedule, recipe.clip)
+        training_step(model, x, y, optimizer, schedule, recipe.clip, precision)
     started = clock(device)
     for _ in range(steps):
-        training_step(model, x, y, optimizer, schedule, recipe.clip)
+        training_step(model, x, y, optimizer, schedule, recipe.clip, precision)
     return (clock(device) - started) / steps * 1e3, model
 
 
@@ -263,6 +267,7 @@ def run_benchmark(args):
     size = QUICK if args.quick else FULL
     settings = {key: getattr(args, key) if getattr(args, key) is not None else value for key, value in size.items()}
     device = resolve_device(args.device)
+    configure_numerics("tf32", threads=torch.get_num_threads())  # as a cell with the default precision runs
     settings.update(workers=args.workers or os.cpu_count() or 1, load=os.getloadavg()[0],
                     device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})")
     models = args.models or PAPER_MODELS
@@ -306,7 +311,13 @@ def parse_args(argv):
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, help="loader processes (default: every CPU)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
-    parser.add_argument("--output", help="also write the table to this markdown file")
+    parser.add_argument("--output", help="also write the table to this markdown file (with --gpu-check: where its "
+                                         "report goes, default gpu-check.md in the current folder)")
+    parser.add_argument("--gpu-check", dest="gpu_check", action="store_true",
+                        help="on a CUDA machine: the table per precision, a short training per precision, Ray packing "
+                             "and the grid's wall time, in one markdown report (code_used_upload/gpu_check.py); "
+                             "--models, --records, --batch-size, --steps, --warmup, --eval-records and --data-batches "
+                             "size its table")
     args = parser.parse_args(argv)
     for key in ("records", "batch_size", "steps", "eval_records", "data_batches", "threads"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
@@ -315,10 +326,14 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """Run, print the table (and write it with --output); returns the results with its rows and table."""
+    """Run, print the table (and write it with --output); returns the results with its rows and table.
+    With --gpu-check, hands over to the GPU check and returns its exit status instead."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.gpu_check:
+        from code_used_upload import gpu_check  # here, not at the top: gpu_check imports this module
+        return gpu_check.main(args)
     random.seed(0)
     np.random.seed(0)
     results, rows, settings = run_benchmark(args)
@@ -331,6 +346,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     try:
-        main()
+        outcome = main()
     except UserError as error:
         sys.exit(f"error: {error}")
+    sys.exit(outcome if isinstance(outcome, int) else 0)  # --gpu-check returns its exit status

@@ -1,0 +1,160 @@
+"""The GPU check's parts that need no GPU: the report, the orchestration, and each part run on a CPU at tiny
+sizes. No number here depends on how fast this machine is."""
+import inspect
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from code_used_upload import benchmark, gpu_check
+from code_used_upload.configs.paper import PAPER_MODELS
+
+CPU = torch.device("cpu")
+TINY_CELLS = gpu_check.Cells(models=("fcn_wang", "fcn_wang_ldm"), records=100, epochs=1, batch_size=32)
+HEADER = {"gpu": "NVIDIA H100 80GB HBM3", "torch": "2.13.0+cu128", "cuda": "12.8", "cudnn": 91000, "cpus": 16,
+          "python": "3.11.9", "started": "2026-11-26 09:00 UTC", "wall_s": 185.0, "complete": True}
+
+
+def hand_made_parts():
+    steps = {"batch_size": 128, "labels": 71, "warmup": 5, "steps": 20, "eval_records": 512,
+             "precisions": ["fp32", "tf32", "bf16"],
+             "step_ms": {"fcn_wang": {"fp32": 6.0, "tf32": 4.0, "bf16": 3.0},
+                         "lstm": {"fp32": 30.0, "tf32": 24.0}},
+             "windows_per_s": {"fcn_wang": 250_000.0, "lstm": 40_000.0},
+             "errors": {"lstm bf16": "Traceback ...\ntorch.OutOfMemoryError: CUDA out of memory"}}
+    training = {"cells": "fcn_wang on superdiagnostic", "models": ["fcn_wang"], "precisions": ["fp32", "tf32", "bf16"],
+                "auc": {"fcn_wang": {"fp32": 0.9912, "tf32": 0.9910, "bf16": 0.8123}},
+                "train_loss": {"fcn_wang": {"fp32": 0.1, "tf32": 0.1, "bf16": 0.4}},
+                "seconds": {"fp32": 20.0, "tf32": 19.0, "bf16": 18.0}, "errors": {}}
+    return {"steps": steps, "data": {"records": 21837, "batch_size": 128, "batches": 50, "ours_ms": 0.25, "loader_ms": 5.0},
+            "training": training, "packing": {"error": "Traceback ...\nRuntimeError: the driver ran past 150 s"}}
+
+
+def table_row(report, first_cell):
+    return next(line for line in report.splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def test_report_shows_ratios_failed_measurements_failed_parts_and_parts_not_run():
+    report = gpu_check.render_report(HEADER, hand_made_parts())
+
+    assert report.startswith("# GPU check: NVIDIA H100 80GB HBM3")
+    assert "torch 2.13.0+cu128, CUDA 12.8" in report and "took 185 s" in report
+    # bf16/tf32 = 3/4, fp32/tf32 = 6/4
+    assert table_row(report, "fcn_wang").split(" | ")[1:] == ["6.00", "4.00", "3.00", "0.75x", "1.50x", "250,000 |"]
+    assert table_row(report, "lstm").split(" | ")[1:] == ["30.00", "24.00", "failed", "-", "1.25x", "40,000 |"]
+    assert "- lstm bf16:" in report and "CUDA out of memory" in report
+    assert "| 0.250 ms | 5.00 ms | 20.0x faster |" in report
+    assert "| fcn_wang | 0.9912 | 0.9910 | 0.8123 | 0.1000 | 0.1000 | 0.4000 |" in report
+    packing = report.split("## 3.")[1].split("## 4.")[0]
+    assert "**This part failed**" in packing and "the driver ran past 150 s" in packing
+    assert "Not run" in report.split("## 4.")[1]
+    assert "still running" in gpu_check.render_report({**HEADER, "complete": False}, hand_made_parts())
+
+
+def fake_part(real, result, calls):
+    """A stand-in for a part that checks it is called as the real one would be, and records the call."""
+    def call(*args, **kwargs):
+        calls[real.__name__] = inspect.signature(real).bind(*args, **kwargs).arguments
+        if isinstance(result, Exception):
+            raise result
+        return result
+    return call
+
+
+def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path):
+    """The orchestration, without a GPU: parts faked, one failing; the report is written after every part."""
+    output = tmp_path / "gpu-check.md"
+    parts, calls = hand_made_parts(), {}
+    monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpu_check, "describe_machine", lambda device: {k: v for k, v in HEADER.items() if k != "wall_s"})
+    for name, result in [("part_step_times", parts["steps"]), ("part_data_time", parts["data"]),
+                         ("part_packing", RuntimeError("Ray found no GPU"))]:
+        monkeypatch.setattr(gpu_check, name, fake_part(getattr(gpu_check, name), result, calls))
+    real_training = gpu_check.part_precision_training
+
+    def training_while_part_1_is_already_on_disk(*args, **kwargs):
+        written = output.read_text()
+        assert "| fcn_wang | 6.00 |" in written and "still running" in written
+        return fake_part(real_training, parts["training"], calls)(*args, **kwargs)
+
+    monkeypatch.setattr(gpu_check, "part_precision_training", training_while_part_1_is_already_on_disk)
+
+    status = benchmark.main(["--gpu-check", "--output", str(output), "--steps", "7"])
+
+    assert status == 1
+    assert sorted(calls) == ["part_data_time", "part_packing", "part_precision_training", "part_step_times"]
+    steps = calls["part_step_times"]
+    assert steps["device"].type == "cuda" and steps["models"] == PAPER_MODELS
+    assert (steps["batch_size"], steps["warmup"], steps["steps"]) == (128, 5, 7)
+    assert calls["part_data_time"]["records"] == benchmark.FULL["records"]
+    report = output.read_text()
+    assert "took" in report and "still running" not in report
+    assert "Ray found no GPU" in report.split("## 3.")[1].split("## 4.")[0]
+    # part 4 still ran, from part 1's tf32 numbers (lstm's failed bf16 step does not matter to it)
+    assert "h per seed" in report.split("## 4.")[1]
+
+
+def test_the_grid_estimate_is_grid_hours_of_the_tf32_times_for_three_seeds():
+    parts = hand_made_parts()
+    estimate = gpu_check.part_grid_estimate(parts["steps"], parts["data"])
+    per_seed = benchmark.grid_hours({"fcn_wang": 4.0, "lstm": 24.0}, parts["steps"]["windows_per_s"], 0.25, 128)
+    assert math.isclose(estimate["hours_per_seed"], per_seed)
+    assert math.isclose(estimate["hours"], 3 * per_seed)
+    assert (estimate["models"], estimate["tasks"], estimate["seeds"], estimate["epochs"]) == (2, 6, 3, [50])
+    with pytest.raises(RuntimeError, match="part 1 failed"):
+        gpu_check.part_grid_estimate({"error": "..."}, parts["data"])
+
+
+def test_step_times_on_cpu_give_a_time_per_precision():
+    result = gpu_check.part_step_times(CPU, ["fcn_wang"], batch_size=2, warmup=1, steps=1, eval_records=2)
+    assert result["errors"] == {}
+    assert list(result["step_ms"]["fcn_wang"]) == ["fp32", "tf32", "bf16"]
+    assert all(math.isfinite(ms) and ms > 0 for ms in result["step_ms"]["fcn_wang"].values())
+    assert result["windows_per_s"]["fcn_wang"] > 0
+
+
+def test_precision_training_on_cpu_gives_the_same_auc_at_every_precision(tmp_path):
+    """On a CPU every precision computes in float32, so any difference would be a bug in how the
+    precision reaches the cells (or in how the results are read back)."""
+    result = gpu_check.part_precision_training(CPU, tmp_path, TINY_CELLS)
+    assert result["errors"] == {}
+    for model in TINY_CELLS.models:
+        aucs = result["auc"][model]
+        assert list(aucs) == ["fp32", "tf32", "bf16"]
+        assert all(0 <= auc <= 1 for auc in aucs.values())
+        assert len(set(aucs.values())) == 1, aucs
+        assert len(set(result["train_loss"][model].values())) == 1
+    assert result["auc"]["fcn_wang"]["tf32"] != result["auc"]["fcn_wang_ldm"]["tf32"]  # read from each model's own cell
+    assert sorted(result["seconds"]) == ["bf16", "fp32", "tf32"]
+
+
+def test_packing_on_cpu_runs_both_executors_with_identical_results(tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    result = gpu_check.part_packing(CPU, tmp_path, TINY_CELLS, gpus_per_cell=0, cpus_per_cell=1)
+    assert result["local_s"] > 0 and result["ray_s"] > 0
+    assert result["results_identical"] is True
+    assert result["predictions_identical"] == result["cells_compared"] == 2
+    assert "--deterministic" in result["flags"] and "--gpus-per-cell 0" in result["ray_flags"]
+
+
+def test_a_failing_or_hanging_driver_process_is_reported_with_its_log(tmp_path):
+    with pytest.raises(RuntimeError, match=r"exited with status 2(.|\n)*unknown model nope"):
+        gpu_check.run_driver_process(["--models", "nope"], tmp_path / "bad.log", timeout_s=120)
+    with pytest.raises(RuntimeError, match="ran past 1 s and was stopped"):
+        gpu_check.run_driver_process(["--demo", "--outputfolder", str(tmp_path / "demo")], tmp_path / "slow.log",
+                                     timeout_s=1)
+
+
+def test_gpu_check_without_cuda_exits_2_with_one_line(tmp_path):
+    output = tmp_path / "gpu-check.md"
+    process = subprocess.run([sys.executable, "code_used_upload/benchmark.py", "--gpu-check", "--output", str(output)],
+                             cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines() == [gpu_check.NO_CUDA.format(torch.__version__)]
+    assert "needs a CUDA GPU" in process.stderr
+    assert not output.exists()
