@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from code_used_upload import order_results_ptbxl1_upload as driver
+from code_used_upload.data.synthetic import write_synthetic_ptbxl
+from code_used_upload.evaluation.metrics import UndefinedLabelWarning
 from code_used_upload.experiments import cell as cell_module
 
 LEARNING_EPOCHS = 5
@@ -116,3 +118,37 @@ def test_a_folder_without_ptbxl_says_how_to_get_it(tmp_path, capsys):
     assert run_driver(tmp_path / "nowhere", tmp_path / "out", "--tasks", "all") == 2
     error = capsys.readouterr().err
     assert "get_ptbxl.sh" in error and "--demo" in error and "Traceback" not in error
+
+
+SUMMARY_FILES = ["results.md", "results.csv", "results.png", "comparison.md", "ldm_effect.csv", "ldm_effect.md",
+                 "ldm_effect.png", "exp1.1.1/ldm_per_label.csv", "exp1.1.1/ldm_per_label.png"]
+
+
+def test_report_only_rebuilds_every_summary_file_from_the_cells_alone(synthetic_ptbxl, tmp_path, capsys):
+    flags = ["--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0", *TINY_FLAGS]
+    assert run_driver(synthetic_ptbxl, tmp_path, *flags) == 0
+    written = {name: (tmp_path / name).read_bytes() for name in SUMMARY_FILES}
+    for name in SUMMARY_FILES:
+        (tmp_path / name).unlink()
+    capsys.readouterr()
+    assert run_driver(tmp_path / "no-data-here", tmp_path, *flags, "--report-only") == 0
+    assert {name: (tmp_path / name).read_bytes() for name in SUMMARY_FILES} == written
+    assert "FCN_wang+LDM" in capsys.readouterr().out
+
+
+def test_report_only_without_a_complete_cell_says_so_in_one_line(tmp_path, capsys):
+    assert run_driver(tmp_path / "no-data-here", tmp_path, "--report-only") == 2
+    error = capsys.readouterr().err
+    assert "no complete cell" in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_undefined_labels_are_announced_once_per_task_not_per_cell(tmp_path, recwarn):
+    """A tiny synthetic PTB-XL has labels with one class in its validation and test folds."""
+    small = write_synthetic_ptbxl(tmp_path / "ptbxl", n_records=100, seed=0, sampling_frequencies=(100,))
+    assert run_driver(small, tmp_path / "out", "--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0,1",
+                      "--tasks", "superdiagnostic,rhythm", "--epochs", "1", "--batch_size", "16", "--device", "cpu",
+                      "--val-every", "1") == 0
+    said = [str(w.message) for w in recwarn if issubclass(w.category, UndefinedLabelWarning)]
+    assert said, "this data set was meant to have undefined labels"
+    assert all(message.startswith(("task superdiagnostic:", "task rhythm:")) for message in said), said
+    assert len(said) <= 4  # at most the validation and the test fold of each of the two tasks

@@ -9,6 +9,7 @@ a resample is a vector of row counts, and the AUC of weighted rows with ties cou
 the area sklearn's ROC curve gives, so the numbers agree with sklearn's to rounding error.
 """
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,25 @@ from ..errors import UserError
 TE_RESULTS_INDEX = ["point", "mean", "lower", "upper"]
 
 
+class UndefinedLabelWarning(UserWarning):
+    """Labels without a positive and a negative among the evaluated records: left out of the macro-AUC."""
+
+
+@contextlib.contextmanager
+def undefined_labels_said_elsewhere():
+    """Silence UndefinedLabelWarning where the run has already said it once for the task (the grid says
+    it when it prepares a task; every cell, the naive row and the reports evaluate the same folds)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedLabelWarning)
+        yield
+
+
+def undefined_labels(y_true):
+    """Indices of the label columns whose AUC is undefined on these records (one class only)."""
+    positives = np.asarray(y_true).sum(axis=0)
+    return np.flatnonzero((positives == 0) | (positives == len(y_true))).tolist()
+
+
 def _check_labels(y_true):
     """A (records, labels) matrix, reduced to the labels whose AUC is defined on these records.
 
@@ -31,15 +51,16 @@ def _check_labels(y_true):
     y_true = np.asarray(y_true)
     if y_true.ndim != 2:
         raise UserError(f"y_true must be a (records, labels) matrix, got shape {y_true.shape}")
-    positives = y_true.sum(axis=0)
-    scorable = (positives > 0) & (positives < len(y_true))
+    undefined = undefined_labels(y_true)
+    scorable = np.ones(y_true.shape[1], dtype=bool)
+    scorable[undefined] = False
     if not scorable.any():
         raise UserError(f"no label has both a positive and a negative among the {len(y_true)} test records, "
                         "so no ROC AUC is defined; use a larger test fold")
-    if not scorable.all():
-        warnings.warn(f"label column(s) {np.flatnonzero(~scorable).tolist()} have only one class among the "
+    if undefined:
+        warnings.warn(f"label column(s) {undefined} have only one class among the "
                       f"{len(y_true)} test records: their AUC is undefined and they are left out of the macro-AUC",
-                      stacklevel=3)
+                      UndefinedLabelWarning, stacklevel=3)
     return y_true, scorable
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from code_used_upload.evaluation.inference import predict_with_recipe
-from code_used_upload.evaluation.metrics import evaluate, macro_auc, per_label_auc, write_te_results
+from code_used_upload.evaluation.metrics import (evaluate, macro_auc, per_label_auc, undefined_labels_said_elsewhere,
+                                                 write_te_results)
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.reports.figures import plot_training
 from code_used_upload.training.device import configure_numerics, describe_device, resolve_device
@@ -43,7 +44,15 @@ def to_device(array, device):
 
 
 def run_cell(data, model_name, seed, settings):
-    """Train, predict, evaluate and write one cell; returns its test evaluation dict."""
+    """Train, predict, evaluate and write one cell; returns its test evaluation dict.
+
+    Labels with an undefined AUC were announced once for the task (experiments/prepare.py), so the
+    cell does not repeat that warning at every validation and test evaluation."""
+    with undefined_labels_said_elsewhere():
+        return _run_cell(data, model_name, seed, settings)
+
+
+def _run_cell(data, model_name, seed, settings):
     final = cell_folder(data.folder, model_name, seed)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by a killed run

@@ -3,7 +3,8 @@
 Cells of one task share that task's prepared data; tasks are prepared one after another, and only
 those with a pending cell, so only one task's signals are in memory at a time. A cell that fails
 (a non-finite loss, or any error) is reported with its error and the grid goes on; the summary
-table is rewritten after every cell.
+table is rewritten after every cell, its figure after every task, and every summary file (the
+paired LDM effect included) at the end.
 """
 import time
 import traceback
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS
 from code_used_upload.experiments.cell import is_complete, run_cell
 from code_used_upload.experiments.prepare import prepare_experiment
+from code_used_upload.reports.summary import write_all_summaries
 from code_used_upload.reports.tables import write_summary
 from code_used_upload.training.loop import NonFiniteLossError
 
@@ -42,7 +44,13 @@ class Grid:
         return [task for task in self.tasks if task in pending]
 
     def write_summary(self, figure=True):
+        """The table after a cell (figure=False, cheap) or after a task (with its figure)."""
         write_summary(self.outputfolder, self.models, self.tasks, figure=figure)
+
+    def write_final_summaries(self, bar):
+        """Every summary file, the paired LDM effect included, once the run's cells are done."""
+        for seed in write_all_summaries(self.outputfolder, self.models, self.tasks):
+            bar.write(f"LDM effect: left out {seed}")
 
 
 def cell_name(task, model, seed):
@@ -71,7 +79,8 @@ def run_grid_locally(dataset, grid, settings):
     cells, pending = grid.cells(), grid.pending()
     failed = []
     bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="grid", unit="cell")
-    for task in grid.pending_tasks():
+    tasks = grid.pending_tasks()
+    for task in tasks:
         data = prepare_experiment(dataset, grid.outputfolder, task)
         for _, model, seed in [cell for cell in pending if cell[0] == task]:
             started = time.time()
@@ -83,8 +92,8 @@ def run_grid_locally(dataset, grid, settings):
                 continue
             report_cell(bar, task, model, seed, time.time() - started, result=result)
             grid.write_summary(figure=False)
-        grid.write_summary()
-    if not pending:  # nothing to run: the summary still shows this run's models and tasks
-        grid.write_summary()
+        if task != tasks[-1]:  # the last task's figure comes with the final summaries
+            grid.write_summary()
+    grid.write_final_summaries(bar)
     bar.close()
     return failed

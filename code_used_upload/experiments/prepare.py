@@ -5,10 +5,13 @@
 on the same resamples; the benchmark's own file is used if you put it there) and `models/naive/`,
 the benchmark's training-prevalence baseline.
 """
+import warnings
+
 import numpy as np
 
 from code_used_upload.data.task import prepare_task
-from code_used_upload.evaluation.metrics import draw_bootstrap_ids, evaluate, write_te_results
+from code_used_upload.evaluation.metrics import (UndefinedLabelWarning, draw_bootstrap_ids, evaluate,
+                                                 undefined_labels, undefined_labels_said_elsewhere, write_te_results)
 
 BOOTSTRAP_FILE = "test_bootstrap_ids.npy"
 
@@ -17,15 +20,31 @@ def prepare_experiment(dataset, outputfolder, task, write=True):
     """`prepare_task` plus the experiment's bootstrap ids; with `write`, every artefact and the naive row."""
     data = prepare_task(dataset, outputfolder, task, write=write)
     bootstrap_path = data.folder / BOOTSTRAP_FILE
-    if bootstrap_path.exists():
-        data.bootstrap_ids = np.load(bootstrap_path)
-    else:
-        data.bootstrap_ids = draw_bootstrap_ids(data.y_test)
+    with undefined_labels_said_elsewhere():
+        if bootstrap_path.exists():
+            data.bootstrap_ids = np.load(bootstrap_path)
+        else:
+            data.bootstrap_ids = draw_bootstrap_ids(data.y_test)
+            if write:
+                np.save(bootstrap_path, data.bootstrap_ids)
         if write:
-            np.save(bootstrap_path, data.bootstrap_ids)
+            write_naive_row(data)
     if write:
-        write_naive_row(data)
+        say_undefined_labels(data)
     return data
+
+
+def say_undefined_labels(data):
+    """One warning per task for the labels whose validation or test AUC is undefined (only on small
+    synthetic folds; every label of PTB-XL has both classes in folds 9 and 10). The cells evaluate
+    with that warning silenced, so it is said here once instead of in every cell."""
+    for fold, y in (("validation", data.y_val), ("test", data.y_test)):
+        undefined = undefined_labels(y)
+        if undefined:
+            names = ", ".join(data.classes[i] for i in undefined)
+            warnings.warn(UndefinedLabelWarning(
+                f"task {data.task}: {len(undefined)} of {len(data.classes)} labels have only one class among the "
+                f"{len(y)} {fold} records ({names}); their AUC is undefined and left out of every macro-AUC"))
 
 
 def write_naive_row(data):

@@ -100,7 +100,7 @@ def run_grid_on_ray(dataset, grid, settings, cluster=RayCluster()):
                 continue
             report_cell(bar, task, model, seed, seconds, result=result)
             grid.write_summary(figure=False)
-        grid.write_summary()
+        grid.write_final_summaries(bar)
     except KeyboardInterrupt:
         for future in futures:
             ray.cancel(future, force=True)
