@@ -5,7 +5,7 @@
 
 The project's own machines have no GPU, so this check has to be right on its first run on one. It
 measures, one part after another, and writes one markdown report:
-1. the benchmark table on CUDA: the training step of every paper model (batch 128, 71 labels) under
+1. the benchmark table on CUDA: the training step of every model (the paper's 12, S4; batch 128, 71 labels) under
    each precision side by side, evaluation windows/s, and the data time per batch;
 2. a short training on a synthetic PTB-XL at each precision, through the driver, so that a precision
    which hurts the test macro-AUC (or the training loss) shows up;
@@ -46,12 +46,12 @@ from tqdm.auto import tqdm
 from code_used_upload import order_results_ptbxl1_upload as driver
 from code_used_upload.benchmark import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches,
                                         measure_evaluation, measure_step)
-from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS, TASKS
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
 from code_used_upload.experiments.cell import CELL_FILE, cell_folder
 from code_used_upload.models import available_models, model_recipe
+from code_used_upload.reports.tables import table_models
 from code_used_upload.training.device import PRECISIONS, configure_numerics, default_threads
 
 DEFAULT_OUTPUT = "gpu-check.md"
@@ -278,7 +278,7 @@ def main(args):
     if not torch.cuda.is_available():
         print(NO_CUDA.format(torch.__version__), file=sys.stderr)
         return 2
-    models = args.models or PAPER_MODELS
+    models = args.models or table_models()  # the paper's 12, then S4 (and any registered backbone)
     unknown = [name for name in models if name not in available_models()]
     if unknown:
         raise UserError(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(available_models())}")

@@ -152,3 +152,29 @@ def test_undefined_labels_are_announced_once_per_task_not_per_cell(tmp_path, rec
     assert said, "this data set was meant to have undefined labels"
     assert all(message.startswith(("task superdiagnostic:", "task rhythm:")) for message in said), said
     assert len(said) <= 4  # at most the validation and the test fold of each of the two tasks
+
+
+S4_EPOCHS = 2
+
+
+@pytest.fixture(scope="module")
+def small_synthetic_ptbxl(tmp_path_factory):
+    """300 records: S4 learns synthetic superdiagnostic within its first epoch, and its CPU step is slow."""
+    return write_synthetic_ptbxl(tmp_path_factory.mktemp("small_ptbxl"), n_records=300, seed=0,
+                                 sampling_frequencies=(100,))
+
+
+@pytest.mark.parametrize("model", ["s4", "s4_ldm"])
+def test_s4_learns_with_its_own_recipe(small_synthetic_ptbxl, tmp_path, model):
+    """S4's recipe through the driver: constant lr, the best validation epoch kept, mean over 4 windows."""
+    flags = ["--models", model, "--tasks", "superdiagnostic", "--seeds", "0", "--epochs", str(S4_EPOCHS),
+             "--batch_size", "16", "--device", "cpu"]
+    assert run_driver(small_synthetic_ptbxl, tmp_path, *flags) == 0
+    cell = cell_dir(tmp_path, model)
+    assert pd.read_csv(cell / "results" / "te_results.csv", index_col=0)["macro_auc"]["point"] >= 0.9
+    record = json.loads((cell / "cell.json").read_text())
+    assert record["recipe"]["checkpoint"] == "best_val_auc" and record["recipe"]["aggregate"] == "mean"
+    assert (record["crop"], record["stride"]) == (250, 250)
+    epochs, aucs = zip(*record["val_auc"])
+    assert list(epochs) == list(range(1, S4_EPOCHS + 1))
+    assert record["kept_epoch"] == epochs[int(np.argmax(aucs))]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from code_used_upload import benchmark, gpu_check
-from code_used_upload.configs.paper import PAPER_MODELS
+from code_used_upload.reports.tables import table_models
 
 CPU = torch.device("cpu")
 TINY_CELLS = gpu_check.Cells(models=("fcn_wang", "fcn_wang_ldm"), records=100, epochs=1, batch_size=32)
@@ -88,7 +88,7 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
     assert status == 1
     assert sorted(calls) == ["part_data_time", "part_packing", "part_precision_training", "part_step_times"]
     steps = calls["part_step_times"]
-    assert steps["device"].type == "cuda" and steps["models"] == PAPER_MODELS
+    assert steps["device"].type == "cuda" and steps["models"] == table_models()
     assert (steps["batch_size"], steps["warmup"], steps["steps"]) == (128, 5, 7)
     assert calls["part_data_time"]["records"] == benchmark.FULL["records"]
     report = output.read_text()

@@ -107,3 +107,14 @@ def test_plot_training_writes_a_png(tmp_path):
     plot_training({"train_loss": [0.7, 0.5, 0.4], "val_auc": [(1, 0.6), (3, 0.8)]}, path)
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert matplotlib.image.imread(path).shape[:2] == (360, 600)
+
+
+def test_comparison_shows_the_published_s4_figure_beside_ours(tmp_path):
+    for seed, auc in ((0, 0.935), (1, 0.945)):
+        write_cell(tmp_path, "exp0", "s4", f"seed{seed}", auc)
+    write_summary(tmp_path, ["s4", "s4_ldm"], ["all"])
+    comparison = (tmp_path / "comparison.md").read_text()
+    assert "|S4|Macro-AUC(All)|2|0.940(.005)|0.9417(.0016)|-0.002|" in comparison
+    assert "Mehari & Strodthoff" in comparison
+    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    assert list(table.index) == ["S4", "S4+LDM"]

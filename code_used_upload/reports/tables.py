@@ -27,6 +27,7 @@ from code_used_upload.models import available_models, model_row
 from code_used_upload.reports.figures import plot_summary
 
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "configs" / "paper_results.csv"
+OTHER_RESULTS = PAPER_RESULTS.with_name("other_results.csv")  # published rows the paper lacks (S4)
 RESULT_COLUMNS = ["task", "model", "seed", "point", "mean", "lower", "upper"]
 EXPERIMENT_TASKS = {exp: task for task, exp in TASK_EXPERIMENTS.items()}
 SEED_FOLDER = re.compile(r"seed(\d+)")
@@ -140,9 +141,18 @@ def read_paper_results(path=PAPER_RESULTS):
     return pd.read_csv(path, comment="#", index_col=0, dtype=str), source
 
 
-def _comparison_markdown(results, models, tasks):
-    """Our mean(std) beside the paper's value and the difference of the means, cell by cell."""
+def _published_results():
+    """The paper's table with the other published rows below it (cells they lack are NaN), and the sources."""
     paper, source = read_paper_results()
+    other, other_source = read_paper_results(OTHER_RESULTS)
+    if paper is None or other is None:
+        return paper, source
+    return pd.concat([paper, other[~other.index.isin(paper.index)]]), source + other_source
+
+
+def _comparison_markdown(results, models, tasks):
+    """Our mean(std) beside the published value and the difference of the means, cell by cell."""
+    paper, source = _published_results()
     lines = ["# Our results beside the LDM paper's", ""]
     if paper is None:
         return "\n".join(lines + ["The paper's published values are not in the project "
@@ -151,7 +161,7 @@ def _comparison_markdown(results, models, tasks):
     cells = numeric_table(results, models, tasks)
     all_tasks = set(tasks) == set(TASKS)
     columns = [TASK_COLUMNS[task] for task in tasks if task in TASK_COLUMNS] + [AVERAGE_COLUMN]
-    lines += ["Paper's values: " + " ".join(source), "",
+    lines += ["Published values: " + " ".join(source), "",
               "Ours: mean(std, ddof=0) over seeds of the test macro-AUC; difference = our mean - the paper's mean.", ""]
     if not all_tasks:
         lines += ["Average: not compared, because the paper averages all six tasks and this run asked for fewer.", ""]
@@ -161,7 +171,7 @@ def _comparison_markdown(results, models, tasks):
         if row not in paper.index:
             continue
         for column in columns:
-            if column == AVERAGE_COLUMN and not all_tasks:
+            if (column == AVERAGE_COLUMN and not all_tasks) or column not in paper or pd.isna(paper.loc[row, column]):
                 continue
             published = _parse_cell(paper.loc[row, column])
             ours = cells.get((model, column))
