@@ -1,6 +1,6 @@
 """How fast is this toolkit, and how long will the paper's grid take here? One table, measured now.
 
-    python code_used_upload/benchmark.py                 # 21,837 synthetic records, all 12 models, batch 128
+    python code_used_upload/benchmark.py                 # 21,837 synthetic records, every registered model (the 12, S4), batch 128
     python code_used_upload/benchmark.py --quick         # small, under a minute on 2 CPU cores
     python code_used_upload/benchmark.py --models fcn_wang,fcn_wang_ldm --output benchmark.md
     python code_used_upload/benchmark.py --gpu-check     # a CUDA machine: -> gpu-check.md (see gpu_check.py)
@@ -29,12 +29,12 @@ import wfdb
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.data.ptbxl import load_database, load_signals
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.inference import predict_with_recipe
 from code_used_upload.models import available_models, build_model, model_recipe, split_model_name
+from code_used_upload.reports.tables import table_models
 from code_used_upload.training.crops import random_crops
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import make_optimizer, training_step
@@ -270,7 +270,7 @@ def run_benchmark(args):
     configure_numerics("tf32", threads=torch.get_num_threads())  # as a cell with the default precision runs
     settings.update(workers=args.workers or os.cpu_count() or 1, load=os.getloadavg()[0],
                     device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})")
-    models = args.models or PAPER_MODELS
+    models = args.models or table_models()
     unknown = [name for name in models if name not in available_models()]
     if unknown:
         raise UserError(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(available_models())}")
@@ -307,7 +307,7 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, help=f"untimed steps first (default {FULL['warmup']}, quick {QUICK['warmup']})")
     parser.add_argument("--eval-records", dest="eval_records", type=int, help=f"default {FULL['eval_records']}, quick {QUICK['eval_records']}")
     parser.add_argument("--data-batches", dest="data_batches", type=int, help=f"default {FULL['data_batches']}, quick {QUICK['data_batches']}")
-    parser.add_argument("--models", type=lambda text: [m for m in text.split(",") if m], help="comma-separated (default: all 12)")
+    parser.add_argument("--models", type=lambda text: [m for m in text.split(",") if m], help="comma-separated (default: every registered model: the paper's 12, S4 and any of yours)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--workers", type=int, help="loader processes (default: every CPU)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
