@@ -1,6 +1,9 @@
 """Same settings, same numbers, whatever the executor: a cell's CPU threads are a setting of the run,
 and cell.json records what the numbers depend on."""
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +11,8 @@ import torch
 
 from code_used_upload import order_results_ptbxl1_upload as driver
 from code_used_upload.training.device import default_threads
+
+REPO = Path(__file__).resolve().parents[1]
 
 # long enough that one thread and two threads give different numbers on this grid (issue 14)
 GRID_FLAGS = ["--models", "fcn_wang,fcn_wang_ldm", "--tasks", "superdiagnostic,rhythm", "--seeds", "0",
@@ -59,3 +64,27 @@ def test_ray_says_when_a_cell_needs_more_cpus_than_a_node_has(synthetic_ptbxl, t
     assert status == 2
     error = capsys.readouterr().err
     assert "512 CPUs" in error and "--cpus-per-cell" in error
+
+
+FIRST_STEP = """
+import hashlib, torch
+from code_used_upload.models import build_model
+from code_used_upload.training.device import configure_numerics
+configure_numerics("tf32", False, 2)
+torch.manual_seed(0)
+model = build_model("fcn_wang", num_classes=5)
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+model.loss(model(torch.randn(32, 12, 250)), (torch.rand(32, 5) < 0.3).float()).backward()
+optimizer.step()
+print(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest())
+"""
+
+
+@pytest.mark.skipif(default_threads() < 2, reason="one core: no second thread to race")
+def test_every_fresh_process_takes_the_same_first_step():
+    """A cell is often the first work of its process (a Ray worker, a new run). Without configure_numerics'
+    warm-up of MKL's vector math, 2 of 10 fresh 2-thread processes took another first AdamW step (its
+    sqrt raced on MKL's first call): six processes then disagree about three times in four."""
+    digests = {subprocess.run([sys.executable, "-c", FIRST_STEP], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout for _ in range(6)}
+    assert len(digests) == 1

@@ -48,6 +48,7 @@ def configure_numerics(precision="tf32", deterministic=False, threads=None):
         raise UserError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     torch.set_num_threads(threads or default_threads())
     _mkl_uses_exactly_the_threads_asked_for()
+    _settle_mkl_vector_math()
     tf32 = precision != "fp32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
@@ -68,6 +69,28 @@ def _mkl_uses_exactly_the_threads_asked_for():
         ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so")).MKL_Set_Dynamic(ctypes.c_int(0))
     except (OSError, AttributeError):  # another build or platform: MKL_DYNAMIC=FALSE does the same
         pass
+
+
+# torch's elementwise functions that run through MKL's vector math (VML) on contiguous CPU tensors
+VML_FUNCTIONS = ("abs", "acos", "asin", "atan", "ceil", "cos", "cosh", "erf", "erfc", "erfinv", "exp", "expm1",
+                 "floor", "lgamma", "log", "log10", "log1p", "log2", "round", "rsqrt", "sin", "sinh", "sqrt",
+                 "tan", "tanh", "trunc")
+
+
+@functools.lru_cache(maxsize=None)
+def _settle_mkl_vector_math():
+    """Call each of torch's MKL vector-math functions once, on a few values, in this thread alone.
+
+    torch splits such a function over its threads from 2,048 values up, and MKL picks a function's code
+    path on its first call. When that first call runs on two threads at once, the second thread may
+    compute its half with a less accurate path: AdamW's first `sqrt` of a 12,288-value tensor came out
+    with relative errors up to 1e-4 in the second half, in 4 of 10 fresh 2-thread processes, and the
+    first cell of a run, local or on Ray, then trained to another AUC. One thread never did; after this
+    warm-up no process did (14 of 14). Once per process, before a cell computes anything."""
+    values = torch.full((16,), 0.5)
+    for dtype in (torch.float32, torch.float64):
+        for name in VML_FUNCTIONS:
+            getattr(torch, name)(values.to(dtype))
 
 
 def training_autocast(device, precision):
