@@ -4,6 +4,7 @@
     python code_used_upload/benchmark.py --quick         # small, under a minute on 2 CPU cores
     python code_used_upload/benchmark.py --models fcn_wang,fcn_wang_ldm --output benchmark.md
     python code_used_upload/benchmark.py --gpu-check     # a CUDA machine: -> gpu-check.md (see gpu_check.py)
+    python code_used_upload/benchmark.py --memory        # peak memory of prepare and of one cell, 100 and 500 Hz
 
 Each comparison runs both sides in this process, on this machine, one after the other, so the ratios
 are meaningful even where the absolute times are not. Loading uses a synthetic PTB-XL (the release's
@@ -14,6 +15,7 @@ import hashlib
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -192,7 +194,7 @@ def windows_per_record(name):
 
 def measure_evaluation(name, model, n_records, device):
     """Windows per second of the model's evaluation (its recipe's windows) on `n_records` records of 10 s."""
-    signals = torch.randn(n_records, 12, RECORD_SAMPLES, generator=torch.Generator().manual_seed(1))
+    signals = torch.randn(n_records, RECORD_SAMPLES, 12, generator=torch.Generator().manual_seed(1))
     predict_with_recipe(model, signals[:2], model_recipe(name), 100, device)  # warm-up
     started = clock(device)
     predict_with_recipe(model, signals, model_recipe(name), 100, device)
@@ -213,6 +215,81 @@ def grid_hours(step_ms, windows_per_s, data_ms, batch_size):
             seconds += steps * (step_ms[name] + data_ms) / 1e3
             seconds += evaluations * eval_records * windows_per_record(name) / windows_per_s[name]
     return seconds / 3600
+
+
+# ---------------------------------------------------------------- memory
+
+DRIVER = Path(__file__).with_name("order_results_ptbxl1_upload.py")
+MEMORY_RATES = (100, 500)
+MEMORY_RUNS = {  # name: (driver flags, what the row says, what the run holds)
+    "cold_prepare": (["--prepare-only"], "cold --prepare-only, 6 tasks",
+                     "reads PTB-XL, writes the signal cache and its per-record moments"),
+    "warm_prepare": (["--prepare-only"], "warm --prepare-only, 6 tasks",
+                     "labels, folds and scalers from the cache's memory map and moments"),
+    "cell": (["--models", "fcn_wang", "--tasks", "rhythm", "--seeds", "0", "--epochs", "1", "--device", "cpu"],
+             "one CPU cell: fcn_wang, rhythm, 1 epoch", "the raw training signals on the device, and the memory map"),
+}
+
+
+def run_measured(argv, log):
+    """(seconds, peak resident bytes) of the driver with `argv` in a child process, measured as
+    /usr/bin/time does: the rusage wait4 gives for that one child (its largest resident set, its
+    descendants included; Linux reports it in KiB). The child's output goes to `log`."""
+    started = time.perf_counter()
+    with open(log, "w") as output:
+        child = subprocess.Popen([sys.executable, str(DRIVER), *argv], stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise UserError(f"--memory: the driver failed with {' '.join(argv)} (exit {child.returncode}):\n"
+                        f"{Path(log).read_text()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def measure_memory(records, batch_size, scratch, rates=MEMORY_RATES):
+    """Per sampling rate: the signal cache's bytes and the (seconds, peak resident bytes) of each of
+    MEMORY_RUNS, one after another in fresh child processes, on a synthetic PTB-XL of `records` records."""
+    results = {}
+    for rate in rates:
+        folder = Path(scratch) / f"{rate}hz"
+        datafolder = write_synthetic_ptbxl(folder / "ptbxl", n_records=records, seed=0, sampling_frequencies=(rate,))
+        common = ["--datafolder", str(datafolder), "--outputfolder", str(folder / "outputs"), "--sampling_frequency",
+                  str(rate), "--batch_size", str(batch_size)]
+        results[rate] = {name: run_measured(common + flags, folder / f"{name}.log")
+                         for name, (flags, _, _) in MEMORY_RUNS.items()}
+        results[rate]["cache_bytes"] = (folder / "outputs" / "cache" / f"signals_{rate}hz.npy").stat().st_size
+        shutil.rmtree(folder)  # a full 500 Hz PTB-XL and its cache take 8 GB of disk
+    return results
+
+
+def build_memory_rows(results, records):
+    """(measurement, ours, compared with, ratio, notes) rows: each run's peak beside the cache's size."""
+    rows = []
+    for rate, measured in results.items():
+        cache = measured["cache_bytes"]
+        for name, (_, label, notes) in MEMORY_RUNS.items():
+            seconds, peak = measured[name]
+            rows.append((f"{label}, {records} records at {rate} Hz",
+                         f"{peak / 1e9:.2f} GB peak RSS in {format_seconds(seconds)}",
+                         f"signal cache {cache / 1e9:.2f} GB", f"{peak / cache:.2f}x the cache", notes))
+    return rows
+
+
+def run_memory(args):
+    """The --memory table: printed, written with --output; returns its results, rows and table."""
+    size = QUICK if args.quick else FULL
+    records = args.records or size["records"]
+    batch_size = args.batch_size or size["batch_size"]
+    settings = {"device_name": f"CPU ({platform.processor() or platform.machine()})", "load": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory(prefix="ptbxl-memory-") as scratch:
+        results = measure_memory(records, batch_size, scratch)
+    rows = build_memory_rows(results, records)
+    table = render_table(rows, settings)
+    print(table)
+    if args.output:
+        Path(args.output).write_text(table)
+    return {"memory": results, "rows": rows, "table": table}
 
 
 # ---------------------------------------------------------------- the table
@@ -318,6 +395,11 @@ def parse_args(argv):
                              "and the grid's wall time, in one markdown report (code_used_upload/gpu_check.py); "
                              "--models, --records, --batch-size, --steps, --warmup, --eval-records and --data-batches "
                              "size its table")
+    parser.add_argument("--memory", action="store_true",
+                        help="instead of the table: peak resident memory and wall time of a cold and a warm "
+                             "--prepare-only (6 tasks) and of one one-epoch CPU cell (fcn_wang, rhythm), at 100 and "
+                             "500 Hz, each in a child process, beside the signal cache's size; --records and "
+                             "--batch-size size it")
     args = parser.parse_args(argv)
     for key in ("records", "batch_size", "steps", "eval_records", "data_batches", "threads"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
@@ -334,6 +416,8 @@ def main(argv=None):
     if args.gpu_check:
         from code_used_upload import gpu_check  # here, not at the top: gpu_check imports this module
         return gpu_check.main(args)
+    if args.memory:
+        return run_memory(args)
     random.seed(0)
     np.random.seed(0)
     results, rows, settings = run_benchmark(args)

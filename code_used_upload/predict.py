@@ -27,7 +27,7 @@ import torch
 import wfdb
 
 from code_used_upload.experiments.cell import CELL_FILE, WEIGHTS_FILE
-from code_used_upload.data.task import standardise
+from code_used_upload.data.task import Standardiser
 from code_used_upload.models import build_model
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.inference import predict_records
@@ -107,6 +107,7 @@ def predict_files(cell_folder, records, device="cpu"):
     settings, model = load_cell(cell_folder)
     model.to(device)
     fs, window, stride = settings["sampling_frequency"], settings["crop"], settings["stride"]
+    aggregate, standardise = settings.get("recipe", {}).get("aggregate", "max"), Standardiser(**settings["scaler"])
     signals, errors = [], []
     for record in records:
         try:
@@ -118,9 +119,8 @@ def predict_files(cell_folder, records, device="cpu"):
         rows_by_length[len(signal)].append(row)
     probabilities = np.zeros((len(signals), len(settings["classes"])), dtype=np.float32)
     for rows in rows_by_length.values():
-        X = standardise(np.stack([signals[row][1] for row in rows]), settings["scaler"])
-        probabilities[rows] = predict_records(model, X, window, stride, device,
-                                              aggregate=settings.get("recipe", {}).get("aggregate", "max"))
+        probabilities[rows] = predict_records(model, np.stack([signals[row][1] for row in rows]), window, stride,
+                                              device, aggregate=aggregate, standardise=standardise)
     index = pd.Index([record for record, _ in signals], name="record")
     return pd.DataFrame(probabilities, index=index, columns=settings["classes"]), errors
 

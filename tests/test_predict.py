@@ -11,7 +11,6 @@ import pytest
 import torch
 import wfdb
 
-from code_used_upload.data.task import standardise
 from code_used_upload.models import build_model
 from code_used_upload.order_results_ptbxl1_upload import main as run_driver
 from code_used_upload.predict import PTBXL_LEADS, main, predict_files
@@ -48,7 +47,8 @@ def direct_probabilities(cell, record):
     model = build_model(settings["model"], num_classes=len(settings["classes"]))
     model.load_state_dict(torch.load(cell / "model.pt", weights_only=True))
     model.eval()
-    X = standardise(wfdb.rdsamp(record)[0][None].astype(np.float32), settings["scaler"])[0]
+    scaler = settings["scaler"]
+    X = ((wfdb.rdsamp(record)[0].astype(np.float32) - np.float32(scaler["mean"])) / np.float32(scaler["std"])).T
     starts = range(0, X.shape[1] - settings["crop"] + 1, settings["stride"])
     with torch.no_grad():
         logits = torch.stack([model(torch.from_numpy(X[None, :, s:s + settings["crop"]]))[0] for s in starts])

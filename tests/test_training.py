@@ -62,8 +62,9 @@ def test_random_crops_are_reproducible_from_the_generator_seed():
 
 
 def test_sliding_windows_give_seven_windows_of_ten_seconds():
+    """Records as stored, (records, time, leads); windows in the models' layout (leads, length)."""
     signals = ramp_signals(n_records=2)
-    windows = sliding_windows(signals, 250, 125)
+    windows = sliding_windows(signals.transpose(1, 2), 250, 125)
     assert windows.shape == (2, 7, 12, 250)
     for k in range(7):
         assert torch.equal(windows[1, k], signals[1, :, 125 * k:125 * k + 250])
@@ -78,10 +79,11 @@ class WindowMean(nn.Module):
 
 def test_record_prediction_is_the_maximum_over_its_windows_whatever_the_batch_size():
     signals = torch.randn(5, 12, 1000, generator=torch.Generator().manual_seed(0))
-    windows = sliding_windows(signals, 250, 125)
-    expected = torch.sigmoid(windows[:, :, :2, :].mean(dim=3).amax(dim=1)).numpy()
+    window_means = torch.stack([signals[:, :2, 125 * k:125 * k + 250].mean(dim=2) for k in range(7)], dim=1)
+    expected = torch.sigmoid(window_means.amax(dim=1)).numpy()
     for windows_per_batch in (1, 7, 20, 4096):
-        predicted = predict_records(WindowMean(), signals, 250, 125, torch.device("cpu"), windows_per_batch=windows_per_batch)
+        predicted = predict_records(WindowMean(), signals.transpose(1, 2), 250, 125, torch.device("cpu"),
+                                    windows_per_batch=windows_per_batch)
         np.testing.assert_allclose(predicted, expected, rtol=1e-6)
 
 
@@ -94,7 +96,8 @@ def test_record_prediction_as_the_mean_over_four_non_overlapping_windows():
     recipe = Recipe(stride_seconds=2.5, aggregate="mean")
     assert (recipe.window(100), recipe.stride(100)) == (250, 250)
     for windows_per_batch in (1, 3, 4096):
-        predicted = predict_records(WindowMean(), signals, 250, 250, torch.device("cpu"), "mean", windows_per_batch=windows_per_batch)
+        predicted = predict_records(WindowMean(), signals.transpose(1, 2), 250, 250, torch.device("cpu"), "mean",
+                                    windows_per_batch=windows_per_batch)
         np.testing.assert_allclose(predicted, expected, rtol=1e-6)
 
 

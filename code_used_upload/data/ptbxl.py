@@ -4,11 +4,14 @@ The benchmark reads each record with a sequential `wfdb.rdsamp` loop (about a mi
 run). PTB-XL's headers all have one fixed shape (format 16, 12 leads, one gain and baseline per
 lead), so we parse them ourselves, read the `.dat` with `np.fromfile` over worker processes and
 apply wfdb's own arithmetic; a record in any other shape goes through `wfdb.rdsamp` instead.
+Beside the cached signals lie every record's moments (its mean and centred sum of squares), so that
+a task's scaler is a sum over its records instead of a pass over every sample (data/task.py).
 """
 
 import ast
 import hashlib
 import json
+import mmap
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -142,8 +145,8 @@ def _read_all(datafolder, filenames, sampling_frequency, workers, progress):
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {start: pool.submit(_read_chunk, datafolder, filenames[start:start + chunk], sampling_frequency) for start in starts}
-            for start, future in futures.items():
-                block = future.result()
+            for start in starts:
+                block = futures.pop(start).result()  # popped: a block held after its copy would double the memory
                 signals[start:start + len(block)] = block
                 bar.update(len(block))
     bar.close()
@@ -172,17 +175,21 @@ def _write_atomically(path, write):
     os.replace(temporary, path)
 
 
+def _filenames(database, sampling_frequency):
+    if sampling_frequency not in SAMPLING_FREQUENCIES:
+        raise UserError(f"sampling frequency {sampling_frequency} Hz is not one of PTB-XL's: {SAMPLING_FREQUENCIES}.")
+    return list(database["filename_lr" if sampling_frequency == 100 else "filename_hr"])
+
+
 def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, workers=None, progress=True):
     """Every record of `database` (in its row order) as one float32 array (records, time, 12).
 
     Values equal `wfdb.rdsamp(...)[0].astype(np.float32)`. With `cache_dir` the array is kept there
-    as .npy and reused while the database file, the rate and the record list are unchanged; a
-    cached load is a read-only memory map.
+    as .npy and reused while the database file, the rate and the record list are unchanged, and is
+    returned as a read-only memory map, also right after it was written: the process then holds
+    no copy of its own, only the file's pages, which the OS shares and can drop.
     """
-    if sampling_frequency not in SAMPLING_FREQUENCIES:
-        raise UserError(f"sampling frequency {sampling_frequency} Hz is not one of PTB-XL's: {SAMPLING_FREQUENCIES}.")
-    column = "filename_lr" if sampling_frequency == 100 else "filename_hr"
-    filenames = list(database[column])
+    filenames = _filenames(database, sampling_frequency)
     if cache_dir is None:
         return _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
 
@@ -191,11 +198,51 @@ def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, w
     array_path = cache_dir / f"signals_{sampling_frequency}hz.npy"
     key_path = cache_dir / f"signals_{sampling_frequency}hz.json"
     key = _cache_key(datafolder, filenames, sampling_frequency)
-    if key_path.is_file() and array_path.is_file() and json.loads(key_path.read_text()) == key:
-        return np.load(array_path, mmap_mode="r")
+    if not (key_path.is_file() and array_path.is_file() and json.loads(key_path.read_text()) == key):
+        signals = _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
+        key_path.unlink(missing_ok=True)  # a key may only ever sit beside the array it describes
+        _write_atomically(array_path, lambda file: np.save(file, signals))
+        _write_atomically(key_path, lambda file: file.write(json.dumps(key, indent=1).encode()))
+    return np.load(array_path, mmap_mode="r")
 
-    signals = _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
-    key_path.unlink(missing_ok=True)  # a key may only ever sit beside the array it describes
-    _write_atomically(array_path, lambda file: np.save(file, signals))
-    _write_atomically(key_path, lambda file: file.write(json.dumps(key, indent=1).encode()))
-    return signals
+
+def read_rows(signals, rows):
+    """`signals[rows]` as a new float32 array. Read from the cache's memory map, this process's mapping
+    of the file's pages is dropped right after (MADV_DONTNEED; the OS keeps the pages cached), so
+    that reading folds a chunk at a time never makes the whole file resident in the process."""
+    block = np.asarray(signals[rows], dtype=np.float32)
+    mapping = getattr(signals, "_mmap", None)  # np.memmap's own mmap object
+    if mapping is not None:
+        mapping.madvise(mmap.MADV_DONTNEED)
+    return block
+
+
+def record_moments(signals, records_per_chunk=256):
+    """(records, 3) float64: each record's number of values, mean and centred sum of squares.
+
+    One pass over chunks of records in float64 (a 500 Hz chunk is 120 MB), each record's squares
+    taken about its own mean, so no sum of squares loses the small variance to cancellation.
+    """
+    values_per_record = int(np.prod(signals.shape[1:]))
+    moments = np.empty((len(signals), 3))
+    moments[:, 0] = values_per_record
+    for start in range(0, len(signals), records_per_chunk):
+        chunk = np.asarray(signals[start:start + records_per_chunk], dtype=np.float64).reshape(-1, values_per_record)
+        means = chunk.mean(axis=1)
+        moments[start:start + len(chunk), 1] = means
+        moments[start:start + len(chunk), 2] = np.square(chunk - means[:, None]).sum(axis=1)
+    return moments
+
+
+def load_record_moments(datafolder, database, sampling_frequency, signals, cache_dir):
+    """`record_moments(signals)`, kept in the cache beside the signals under the same key, so that
+    they are computed once per cache (also for a cache written before moments were kept)."""
+    path = Path(cache_dir) / f"signals_{sampling_frequency}hz_moments.npz"
+    key = json.dumps(_cache_key(datafolder, _filenames(database, sampling_frequency), sampling_frequency))
+    if path.is_file():
+        with np.load(path) as stored:
+            if str(stored["key"]) == key:
+                return stored["moments"]
+    moments = record_moments(signals)
+    _write_atomically(path, lambda file: np.savez(file, key=np.array(key), moments=moments))
+    return moments

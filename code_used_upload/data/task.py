@@ -4,6 +4,11 @@
 .npy, classes.txt, scaler.json); every cell of the task then works from the returned `TaskData`.
 The experiment's test bootstrap ids and its `naive` row are evaluation's work, added by
 `experiments/prepare.py`.
+
+A task's folds are never copied: each is its rows of the signal cache's memory map, which all tasks
+share. The scaler (one mean, one standard deviation) comes from the cached per-record moments, and
+the `Standardiser` applies it where a batch or an evaluation chunk is made, so preparing a task
+costs a pass over its records' moments, not over its samples.
 """
 import json
 from dataclasses import dataclass
@@ -13,55 +18,91 @@ import numpy as np
 
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS
 from code_used_upload.data.labels import split_folds, task_labels
-from code_used_upload.data.ptbxl import load_database, load_signals, load_statements
+from code_used_upload.data.ptbxl import load_database, load_record_moments, load_signals, load_statements, read_rows
+
+
+@dataclass(frozen=True, eq=False)
+class Fold:
+    """Some records of the signals (records, time, leads), read a slice of rows at a time: an array
+    as far as `len`, `shape` and slicing go, but the host never holds the whole fold."""
+    signals: np.ndarray  # every record, usually the cache's memory map
+    rows: np.ndarray     # this fold's indices into `signals`, ascending
+
+    @property
+    def shape(self):
+        return (len(self.rows), *self.signals.shape[1:])
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        """The records `rows[index]` (a slice) as a new float32 array (records, time, leads)."""
+        return read_rows(self.signals, self.rows[index])
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """The task's scaler applied in float32: (x - mean) / std, with mean and std rounded to float32
+    first, so that a batch standardised on the device equals the same values of a standardised fold
+    (`(X.astype(float32) - float32(mean)) / float32(std)`) up to float32 rounding (bit for bit on a
+    CPU; CUDA may divide by multiplying with the reciprocal). Works on tensors and arrays."""
+    mean: float
+    std: float
+
+    def __call__(self, signals):
+        return (signals - float(np.float32(self.mean))) / float(np.float32(self.std))
+
 
 @dataclass
 class TaskData:
-    """Standardised signals (records, leads, time) and multi-hot labels of one task's three folds."""
+    """One task's three folds of raw signals (records, time, leads), their multi-hot labels and the
+    scaler of its training fold; `standardiser` applies that scaler to batches."""
     task: str
     folder: Path
     classes: list
     scaler: dict
     sampling_frequency: int
-    X_train: np.ndarray
+    X_train: Fold
     y_train: np.ndarray
-    X_val: np.ndarray
+    X_val: Fold
     y_val: np.ndarray
-    X_test: np.ndarray
+    X_test: Fold
     y_test: np.ndarray
     bootstrap_ids: np.ndarray = None  # the experiment's test resamples, (resamples, test records)
 
+    @property
+    def standardiser(self):
+        return Standardiser(**self.scaler)
+
 
 class PTBXL:
-    """PTB-XL read once (database, statements, signals from the cache) and shared by all tasks."""
+    """PTB-XL read once (database, statements, signals from the cache and each record's moments) and
+    shared by all tasks."""
 
     def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True):
         self.datafolder = str(datafolder)
         self.database = load_database(datafolder)
         self.statements = load_statements(datafolder)
         self.sampling_frequency = sampling_frequency
-        self.signals = load_signals(datafolder, self.database, sampling_frequency,
-                                    cache_dir=Path(outputfolder) / "cache", progress=progress)
+        cache_dir = Path(outputfolder) / "cache"
+        self.signals = load_signals(datafolder, self.database, sampling_frequency, cache_dir=cache_dir, progress=progress)
+        self.moments = load_record_moments(datafolder, self.database, sampling_frequency, self.signals, cache_dir)
 
 
-def fit_scaler(X_train, records_per_chunk=1024):
-    """One mean and one standard deviation over every training value, as the benchmark's scaler
-    (sklearn StandardScaler on all values flattened: population std). Two passes in float64 over
-    chunks of records, so 500 Hz data needs no float64 copy of the whole training set."""
-    def chunks():
-        for start in range(0, len(X_train), records_per_chunk):
-            yield np.asarray(X_train[start:start + records_per_chunk], dtype=np.float64)
+def fit_scaler(moments):
+    """One mean and one standard deviation over every value of the records whose `record_moments` are
+    given, as the benchmark's scaler (sklearn StandardScaler on all values flattened: population std).
 
-    count = X_train.size
-    mean = sum(chunk.sum() for chunk in chunks()) / count
-    variance = sum(np.square(chunk - mean).sum() for chunk in chunks()) / count
+    The records' moments are combined exactly (Chan, Golub and LeVeque's parallel formula): the
+    overall mean is the count-weighted mean of the means, and the centred sum of squares is the
+    records' own plus each record's count times its mean's squared distance to the overall mean;
+    no raw sum of squares is ever formed, so nothing cancels.
+    """
+    counts, means, centred_squares = np.asarray(moments, dtype=np.float64).T
+    count = counts.sum()
+    mean = (counts * means).sum() / count
+    variance = (centred_squares.sum() + (counts * np.square(means - mean)).sum()) / count
     return {"mean": float(mean), "std": float(np.sqrt(variance))}
-
-
-def standardise(X, scaler):
-    """(records, time, leads) float -> standardised float32 (records, leads, time), the models' layout."""
-    X = (np.asarray(X, dtype=np.float32) - np.float32(scaler["mean"])) / np.float32(scaler["std"])
-    return np.ascontiguousarray(X.transpose(0, 2, 1))
 
 
 def prepare_task(dataset, outputfolder, task, write=True):
@@ -70,11 +111,11 @@ def prepare_task(dataset, outputfolder, task, write=True):
     keep, Y, classes = task_labels(dataset.database, dataset.statements, task)
     train, val, test = split_folds(dataset.database["strat_fold"].to_numpy()[keep])
     rows = np.flatnonzero(keep)
-    scaler = fit_scaler(dataset.signals[rows[train]])
+    scaler = fit_scaler(dataset.moments[rows[train]])
     data = TaskData(task, folder, list(classes), scaler, dataset.sampling_frequency,
-                    standardise(dataset.signals[rows[train]], scaler), Y[train],
-                    standardise(dataset.signals[rows[val]], scaler), Y[val],
-                    standardise(dataset.signals[rows[test]], scaler), Y[test])
+                    Fold(dataset.signals, rows[train]), Y[train],
+                    Fold(dataset.signals, rows[val]), Y[val],
+                    Fold(dataset.signals, rows[test]), Y[test])
     if write:
         write_task_artefacts(data)
     return data

@@ -35,12 +35,17 @@ def is_complete(task_folder, model_name, seed):
     return (cell_folder(task_folder, model_name, seed) / CELL_FILE).exists()
 
 
-def to_device(array, device):
-    """A resident tensor on `device`, copied through pinned memory on CUDA."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if device.type == "cuda":
-        tensor = tensor.pin_memory()
-    return tensor.to(device, non_blocking=True)
+def to_device(fold, device, records_per_chunk=256):
+    """A fold's raw signals (records, time, leads) as one resident tensor on `device` in the layout the
+    crops are cut from, (records, leads, time): transposed a chunk of records at a time on its way
+    there, so the host holds no copy of the fold beside the memory map (on a CPU the tensor is the
+    one copy)."""
+    n_records, n_time, n_leads = fold.shape
+    resident = torch.empty((n_records, n_leads, n_time), dtype=torch.float32, device=device)
+    for start in range(0, n_records, records_per_chunk):
+        chunk = torch.from_numpy(fold[start:start + records_per_chunk])
+        resident[start:start + len(chunk)] = chunk.transpose(1, 2)
+    return resident
 
 
 def run_cell(data, model_name, seed, settings):
@@ -65,16 +70,17 @@ def _run_cell(data, model_name, seed, settings):
     configure_numerics(settings.precision, settings.deterministic, settings.threads)
     recipe = model_recipe(model_name)
     fs = data.sampling_frequency
+    standardise = data.standardiser
 
     def predict(model, signals):
-        return predict_with_recipe(model, signals, recipe, fs, device)
+        return predict_with_recipe(model, signals, recipe, fs, device, standardise=standardise)
 
     seed_everything(seed)
     model = build_model(model_name, num_classes=len(data.classes)).to(device)
     trained = torch.compile(model) if settings.compile else model
     history = train_model(trained, to_device(data.X_train, device), data.y_train, recipe, settings, seed,
                           validate=lambda m: macro_auc(data.y_val, predict(m, data.X_val)),
-                          description=f"{data.task}/{model_name}/seed{seed}")
+                          description=f"{data.task}/{model_name}/seed{seed}", standardise=standardise)
     y_val_pred = predict(trained, data.X_val)
     y_test_pred = predict(trained, data.X_test)
     result = evaluate(data.y_test, y_test_pred, bootstrap_ids=data.bootstrap_ids)

@@ -6,8 +6,9 @@ steps (30% cosine warm-up from max/25, cosine down to max/25e4, beta1 cycled 0.9
 exactly `torch.optim.lr_scheduler.OneCycleLR` with its defaults. A recipe may ask for a constant
 learning rate and for the checkpoint of the best validation macro-AUC instead of the last one. Each
 epoch every training record gives one random crop, in shuffled batches with the incomplete last
-batch dropped. Batches are cut on the training device from one resident tensor. The loss is the
-model's own (`model.loss`): this loop knows no model by name.
+batch dropped. Batches are cut on the training device from one resident tensor of raw signals and
+standardised there, as they are made. The loss is the model's own (`model.loss`): this loop knows
+no model by name.
 """
 import copy
 import random
@@ -57,10 +58,13 @@ def training_step(model, batch, targets, optimizer, schedule, clip=None, precisi
     return loss.detach()
 
 
-def train_model(model, signals, targets, recipe, settings, seed, validate=None, description="training"):
+def train_model(model, signals, targets, recipe, settings, seed, validate=None, description="training",
+                standardise=None):
     """Train `model` in place on the device of `signals`; return the history.
 
     signals: (records, leads, time) float32 tensor on the training device; targets: (records, labels).
+    standardise: optional `batch -> batch` applied to every batch of crops (the task's scaler), so the
+    device holds the raw signals and no standardised copy of them exists anywhere.
     validate: optional `model -> validation macro-AUC`, called every `settings.val_every` epochs and the
     last, and every epoch when the recipe keeps its best checkpoint (whose weights are then restored).
     History: per-epoch training loss, (epoch, validation AUC) pairs, and the epoch whose weights are kept.
@@ -88,6 +92,8 @@ def train_model(model, signals, targets, recipe, settings, seed, validate=None, 
         for step in range(steps_per_epoch):
             rows = order[step * batch_size:(step + 1) * batch_size]
             batch = random_crops(signals, rows, window, generator)
+            if standardise is not None:
+                batch = standardise(batch)
             loss_sum += training_step(model, batch, targets[rows], optimizer, schedule, recipe.clip,
                                       settings.precision)
         epoch_loss = loss_sum.item() / steps_per_epoch
