@@ -15,7 +15,6 @@ and writes:
 A seed finished by only one model of a pair cannot be paired, so it is left out, listed in the
 md and returned. Every file is a function of the folders alone: rerunning gives the same bytes.
 """
-import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,12 +27,11 @@ from code_used_upload.configs.tasks import TASK_COLUMNS, TASK_EXPERIMENTS, TASKS
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.paired import paired_delta
 from code_used_upload.models import model_row, split_model_name
-from code_used_upload.reports.tables import _parse_cell, in_order, read_paper_results, table_models
+from code_used_upload.reports.tables import SEED_FOLDER, _parse_cell, in_order, read_paper_results, table_models
 
 EFFECT_COLUMNS = ["task", "backbone", "seeds", "delta", "delta_std", "lower", "upper", "p_not_better", "verdict",
                   "paper_delta"]
 PER_LABEL_COLUMNS = ["label", "train_positives", "backbone", "baseline_auc", "ldm_auc", "delta"]
-SEED_FOLDER = re.compile(r"seed(\d+)")
 PREDICTION_FILE = "y_test_pred.npy"
 CELL_FILE = "cell.json"
 PNG_METADATA = {"Software": None}  # no matplotlib version in the PNG, which holds no timestamp either
