@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,7 @@ def grid_hours(step_ms, windows_per_s, data_ms, batch_size):
 # ---------------------------------------------------------------- memory
 
 DRIVER = Path(__file__).with_name("order_results_ptbxl1_upload.py")
+REPOSITORY = DRIVER.resolve().parents[1]
 MEMORY_RATES = (100, 500)
 MEMORY_RUNS = {  # name: (driver flags, what the row says, what the run holds)
     "cold_prepare": (["--prepare-only"], "cold --prepare-only, 6 tasks",
@@ -231,20 +233,42 @@ MEMORY_RUNS = {  # name: (driver flags, what the row says, what the run holds)
 }
 
 
-def run_measured(argv, log):
-    """(seconds, peak resident bytes) of the driver with `argv` in a child process, measured as
-    /usr/bin/time does: the rusage wait4 gives for that one child (its largest resident set, its
-    descendants included; Linux reports it in KiB). The child's output goes to `log`."""
+def run_driver(argv, log, timeout_s=None):
+    """(seconds, peak resident bytes) of the driver with `argv` as a fresh child process, its output in
+    `log`. The peak is what /usr/bin/time reports: the rusage wait4 gives for that one child (its
+    largest resident set, its descendants included; Linux reports it in KiB). Raises RuntimeError with
+    the end of the log if the driver fails or runs past `timeout_s`; then the child's whole process
+    group (Ray's processes included) is stopped, so nothing outlives it."""
     started = time.perf_counter()
     with open(log, "w") as output:
-        child = subprocess.Popen([sys.executable, str(DRIVER), *argv], stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)
+        child = subprocess.Popen([sys.executable, str(DRIVER), *argv], cwd=REPOSITORY, stdout=output,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while True:  # wait4, not Popen.wait: only wait4 gives the child's rusage
+                pid, status, usage = os.wait4(child.pid, 0 if timeout_s is None else os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() - started > timeout_s:
+                    raise subprocess.TimeoutExpired(child.args, timeout_s)
+                time.sleep(0.05)
+        except BaseException as error:  # a timeout, or Ctrl-C: the child runs in its own session
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            if isinstance(error, subprocess.TimeoutExpired):
+                raise RuntimeError(f"the driver ran past {timeout_s} s and was stopped; the end of its log:\n"
+                                   f"{log_tail(log)}") from None
+            raise
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        raise UserError(f"--memory: the driver failed with {' '.join(argv)} (exit {child.returncode}):\n"
-                        f"{Path(log).read_text()[-2000:]}")
+        raise RuntimeError(f"the driver exited with status {child.returncode}; the end of its log:\n{log_tail(log)}")
     return seconds, usage.ru_maxrss * 1024
+
+
+def log_tail(path, lines=30):
+    """The last lines of a log, progress bars' carriage returns read as line ends."""
+    text = Path(path).read_text(errors="replace").replace("\r", "\n")
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
 def measure_memory(records, batch_size, scratch, rates=MEMORY_RATES):
@@ -256,8 +280,11 @@ def measure_memory(records, batch_size, scratch, rates=MEMORY_RATES):
         datafolder = write_synthetic_ptbxl(folder / "ptbxl", n_records=records, seed=0, sampling_frequencies=(rate,))
         common = ["--datafolder", str(datafolder), "--outputfolder", str(folder / "outputs"), "--sampling_frequency",
                   str(rate), "--batch_size", str(batch_size)]
-        results[rate] = {name: run_measured(common + flags, folder / f"{name}.log")
-                         for name, (flags, _, _) in MEMORY_RUNS.items()}
+        try:
+            results[rate] = {name: run_driver(common + flags, folder / f"{name}.log")
+                             for name, (flags, _, _) in MEMORY_RUNS.items()}
+        except RuntimeError as error:
+            raise UserError(f"--memory at {rate} Hz: {error}") from None
         results[rate]["cache_bytes"] = (folder / "outputs" / "cache" / f"signals_{rate}hz.npy").stat().st_size
         shutil.rmtree(folder)  # a full 500 Hz PTB-XL and its cache take 8 GB of disk
     return results

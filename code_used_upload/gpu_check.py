@@ -27,10 +27,7 @@ processes of the same 4 cells (one of them starting Ray), about a minute. Each o
 is stopped after 150 s, so a hung Ray cannot take the check past about 7.5 minutes.
 """
 import json
-import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +42,7 @@ from tqdm.auto import tqdm
 
 from code_used_upload import order_results_ptbxl1_upload as driver
 from code_used_upload.benchmark import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches,
-                                        measure_evaluation, measure_step)
+                                        measure_evaluation, measure_step, run_driver)
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS, TASKS
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
@@ -61,8 +58,6 @@ TABLE = {**FULL, "warmup": 5, "steps": 20}
 GRID_SEEDS = 3
 PACKED_CELLS_PER_GPU = 4
 DRIVER_TIMEOUT_S = 150  # one driver process of part 3; about 30 s is expected on an H100
-DRIVER = Path(driver.__file__).resolve()
-REPOSITORY = DRIVER.parents[1]
 
 
 @dataclass
@@ -190,7 +185,7 @@ def part_packing(device, workdir, cells=Cells(), gpus_per_cell=1 / PACKED_CELLS_
     for side, extra in (("local", ["--executor", "local"]), ("ray", packed)):
         print(f"part 3: {len(cells.models)} cells, {side} executor (a fresh driver process) ...", flush=True)
         flags = [*cells.flags(datafolder, folders[side], device), *common, *extra]
-        seconds[side] = run_driver_process(flags, Path(workdir) / f"packing-{side}.log", timeout_s)
+        seconds[side], _ = run_driver(flags, Path(workdir) / f"packing-{side}.log", timeout_s)
     def test_predictions(side, model):
         return np.load(cells.cell_folder(folders[side], model) / "y_test_pred.npy")
 
@@ -218,34 +213,6 @@ def part_grid_estimate(steps, data, seeds=GRID_SEEDS):
 
 
 # ---------------------------------------------------------------- running the parts
-
-def run_driver_process(flags, log_path, timeout_s):
-    """Seconds the driver took as a fresh process (its output in `log_path`). Raises with the end of
-    its log if it fails or runs past `timeout_s`; then its whole process group (Ray's processes
-    included) is stopped, so nothing outlives the check."""
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(DRIVER), *flags], cwd=REPOSITORY, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            status = process.wait(timeout=timeout_s)
-        except BaseException as error:  # a timeout, or Ctrl-C: the child runs in its own session
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            if isinstance(error, subprocess.TimeoutExpired):
-                raise RuntimeError(f"the driver ran past {timeout_s} s and was stopped; the end of its log:\n"
-                                   f"{log_tail(log_path)}") from None
-            raise
-    if status != 0:
-        raise RuntimeError(f"the driver exited with status {status}; the end of its log:\n{log_tail(log_path)}")
-    return time.perf_counter() - started
-
-
-def log_tail(path, lines=30):
-    """The last lines of a log, progress bars' carriage returns read as line ends."""
-    text = Path(path).read_text(errors="replace").replace("\r", "\n")
-    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
-
 
 def run_part(title, measure):
     """`measure()`'s result, or {"error": its traceback}: a failing part must not stop the check."""

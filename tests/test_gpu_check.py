@@ -143,10 +143,9 @@ def test_packing_on_cpu_runs_both_executors_with_identical_results(tmp_path):
 
 def test_a_failing_or_hanging_driver_process_is_reported_with_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"exited with status 2(.|\n)*unknown model nope"):
-        gpu_check.run_driver_process(["--models", "nope"], tmp_path / "bad.log", timeout_s=120)
+        benchmark.run_driver(["--models", "nope"], tmp_path / "bad.log", timeout_s=120)
     with pytest.raises(RuntimeError, match="ran past 1 s and was stopped"):
-        gpu_check.run_driver_process(["--demo", "--outputfolder", str(tmp_path / "demo")], tmp_path / "slow.log",
-                                     timeout_s=1)
+        benchmark.run_driver(["--demo", "--outputfolder", str(tmp_path / "demo")], tmp_path / "slow.log", timeout_s=1)
 
 
 def test_gpu_check_without_cuda_exits_2_with_one_line(tmp_path):
