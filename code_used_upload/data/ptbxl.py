@@ -175,10 +175,9 @@ def _write_atomically(path, write):
     os.replace(temporary, path)
 
 
-def _filenames(database, sampling_frequency):
-    if sampling_frequency not in SAMPLING_FREQUENCIES:
-        raise UserError(f"sampling frequency {sampling_frequency} Hz is not one of PTB-XL's: {SAMPLING_FREQUENCIES}.")
-    return list(database["filename_lr" if sampling_frequency == 100 else "filename_hr"])
+def _cache_key_path(cache_dir, sampling_frequency):
+    """The JSON beside the cached signals that says what they were read from (`_cache_key`)."""
+    return Path(cache_dir) / f"signals_{sampling_frequency}hz.json"
 
 
 def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, workers=None, progress=True):
@@ -189,14 +188,17 @@ def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, w
     returned as a read-only memory map, also right after it was written: the process then holds
     no copy of its own, only the file's pages, which the OS shares and can drop.
     """
-    filenames = _filenames(database, sampling_frequency)
+    if sampling_frequency not in SAMPLING_FREQUENCIES:
+        raise UserError(f"sampling frequency {sampling_frequency} Hz is not one of PTB-XL's: {SAMPLING_FREQUENCIES}.")
+    column = "filename_lr" if sampling_frequency == 100 else "filename_hr"
+    filenames = list(database[column])
     if cache_dir is None:
         return _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     array_path = cache_dir / f"signals_{sampling_frequency}hz.npy"
-    key_path = cache_dir / f"signals_{sampling_frequency}hz.json"
+    key_path = _cache_key_path(cache_dir, sampling_frequency)
     key = _cache_key(datafolder, filenames, sampling_frequency)
     if not (key_path.is_file() and array_path.is_file() and json.loads(key_path.read_text()) == key):
         signals = _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
@@ -234,11 +236,12 @@ def record_moments(signals, records_per_chunk=256):
     return moments
 
 
-def load_record_moments(datafolder, database, sampling_frequency, signals, cache_dir):
-    """`record_moments(signals)`, kept in the cache beside the signals under the same key, so that
-    they are computed once per cache (also for a cache written before moments were kept)."""
+def load_record_moments(signals, sampling_frequency, cache_dir):
+    """`record_moments(signals)` of the signals `load_signals(..., cache_dir=cache_dir)` returned, kept
+    beside them under the key it checked, so that they are computed once per cache (also for a cache
+    written before moments were kept)."""
     path = Path(cache_dir) / f"signals_{sampling_frequency}hz_moments.npz"
-    key = json.dumps(_cache_key(datafolder, _filenames(database, sampling_frequency), sampling_frequency))
+    key = _cache_key_path(cache_dir, sampling_frequency).read_text()
     if path.is_file():
         with np.load(path) as stored:
             if str(stored["key"]) == key:

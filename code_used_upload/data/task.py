@@ -86,7 +86,7 @@ class PTBXL:
         self.sampling_frequency = sampling_frequency
         cache_dir = Path(outputfolder) / "cache"
         self.signals = load_signals(datafolder, self.database, sampling_frequency, cache_dir=cache_dir, progress=progress)
-        self.moments = load_record_moments(datafolder, self.database, sampling_frequency, self.signals, cache_dir)
+        self.moments = load_record_moments(self.signals, sampling_frequency, cache_dir)
 
 
 def fit_scaler(moments):
