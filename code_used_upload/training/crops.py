@@ -11,9 +11,9 @@ def random_crops(signals, rows, length, generator):
 
     Start offsets are uniform over 0 .. time - length - 1, as the benchmark's random-crop dataset draws
     them: `random.randint(0, timesteps - output_size - 1)` (Python's randint includes both ends, so
-    the last possible start, time - length, is never drawn; a record exactly one crop long starts at 0). `signals` must be contiguous: its storage,
-    seen as every `length`-long window (a view, no copy), gives each (record, lead) crop as one row,
-    and one `index_select` copies the batch's rows.
+    the last possible start, time - length, is never drawn; a record exactly one crop long starts at
+    0). `signals` must be contiguous: its storage, seen as every `length`-long window (a view, no
+    copy), gives each (record, lead) crop as one row, and one `index_select` copies the batch's rows.
     """
     n_records, n_leads, n_time = signals.shape
     starts = torch.randint(0, max(n_time - length, 1), (len(rows),), device=signals.device, generator=generator)
