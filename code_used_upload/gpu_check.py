@@ -49,7 +49,8 @@ from code_used_upload.errors import UserError
 from code_used_upload.experiments.cell import CELL_FILE, cell_folder
 from code_used_upload.models import available_models, model_recipe
 from code_used_upload.reports.tables import table_models
-from code_used_upload.training.device import PRECISIONS, configure_numerics, default_threads
+from code_used_upload.training.device import configure_numerics, default_threads
+from code_used_upload.training.settings import PRECISIONS
 
 DEFAULT_OUTPUT = "gpu-check.md"
 NO_CUDA = "error: --gpu-check needs a CUDA GPU, and this torch ({}) sees none"

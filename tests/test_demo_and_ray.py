@@ -1,5 +1,7 @@
 """The --demo (every model on synthetic PTB-XL, learning), --report-only on it, and a failing cell that
 does not stop the others under either executor."""
+import json
+
 import pandas as pd
 import pytest
 
@@ -24,7 +26,13 @@ def test_the_demo_learns_every_model(local_demo):
     assert list(table.index) == [model_row(m) for m in PAPER_MODELS]
     assert list(table.columns) == [TASK_COLUMNS[task] for task in driver.DEMO["TASKS"]] + [AVERAGE_COLUMN]
     means = table[TASK_COLUMNS["superdiagnostic"]].str.extract(r"^([0-9.]+)\(")[0].astype(float)
+    # measured on the project's 2-core machine (torch 2.14.1): 0.934 (LSTM+LDM) to 1.000, XResNet1d101+LDM
+    # 0.967; the bound leaves 0.18 below the lowest for another CPU's rounding
     assert (means >= 0.75).all(), means.to_dict()
+    epochs = {model: json.loads((local_demo / "exp1.1.1" / "models" / model / "seed0" / "cell.json").read_text())["epochs"]
+              for model in PAPER_MODELS}
+    assert epochs == {model: driver.DEMO_EPOCHS_PER_MODEL.get(model, driver.DEMO["EPOCHS"]) for model in PAPER_MODELS}
+    assert set(epochs.values()) == {5, 15}
     assert (local_demo / "results.md").read_text().count("\n|") >= 13
     assert (local_demo / "results.png").stat().st_size > 10_000
     effect = pd.read_csv(local_demo / "ldm_effect.csv", dtype={"seeds": str})

@@ -106,12 +106,27 @@ def test_prepare_only_writes_the_benchmark_artefacts_and_trains_nothing(syntheti
     (["--epochs", "0"], "--epochs 0"),
     (["--tasks", ""], "no task"),
     (["--executor", "slurm"], "--executor slurm"),
+    (["--precision", "fp16"], "--precision fp16"),
     (["--device", "gpu"], "device 'gpu'"),
 ])
 def test_bad_names_get_one_clear_message(synthetic_ptbxl, tmp_path, capsys, flags, message):
     assert run_driver(synthetic_ptbxl, tmp_path, *flags) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_help_lists_the_choices_and_what_each_default_means(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        driver.main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines wherever the terminal ends
+    for choices in ("[fp32 | tf32 | bf16]", "[auto | cpu | cuda | cuda:N]", "[local | ray]", "[100 | 500]"):
+        assert choices in text
+    assert "(default: each model's recipe: 50, S4 100)" in text
+    assert "(default: None)" not in text
+    assert "(default: every core)" in text and "(default: start a local Ray)" in text
+    for name in driver.CONSTANTS:  # every flag says what it is, from the constant's comment
+        assert driver.constant_comments()[name] in text, name
 
 
 def test_a_folder_without_ptbxl_says_how_to_get_it(tmp_path, capsys):

@@ -31,7 +31,7 @@ DATABASE_COLUMNS = [
 ]
 # the diagnostic classes' signature frequencies (Hz), well apart so the superclasses are easy
 CLASS_FREQUENCIES = {"NORM": 3.0, "MI": 7.0, "STTC": 11.0, "CD": 15.0, "HYP": 19.0}
-SIGNATURE_MV = 0.15  # amplitude of one signature, comparable to the noise
+SIGNATURE_MV = 0.3  # amplitude of one signature: 3x the noise's std, a fifth of the largest beats
 NOISE_MV = 0.1
 
 

@@ -66,6 +66,7 @@ def _run_cell(data, model_name, seed, settings):
     (work / "results").mkdir(parents=True)
 
     started = time.time()
+    settings = settings.for_model(model_name)
     device = resolve_device(settings.device)
     configure_numerics(settings.precision, settings.deterministic, settings.threads)
     recipe = model_recipe(model_name)

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from code_used_upload.errors import UserError
+from code_used_upload.training.settings import PRECISIONS
 
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @functools.lru_cache(maxsize=None)
