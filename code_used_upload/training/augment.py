@@ -1,0 +1,46 @@
+"""CIFAR training augmentation on the device: the authors' RandomCrop(32, padding=4), RandomHorizontalFlip(),
+ToTensor(), Normalize(mean, std), for a whole batch at once from the resident uint8 images.
+
+torchvision pads the PIL image with zeros to 40 x 40 and cuts a 32 x 32 window at a top and a left
+offset each drawn from 0..8, then flips left-right with probability 0.5; here every sample of the
+batch draws its own offsets and flip from one `torch.Generator` on the images' device (the same seed
+gives the same batches), and one gather cuts all the crops. No PIL, no Python loop over images.
+"""
+import torch
+import torch.nn.functional as F
+
+PADDING = 4
+SIZE = 32
+
+
+def augment(images, rows, mean, std, generator):
+    """images (N, 3, 32, 32) uint8 on the device, rows (B,) -> (B, 3, 32, 32) float32 augmented batch."""
+    tops, lefts, flips = draw_crops_and_flips(len(rows), generator, images.device)
+    return normalise(crop_and_flip(images, rows, tops, lefts, flips), mean, std)
+
+
+def draw_crops_and_flips(batch_size, generator, device):
+    """Per sample: crop top and left offsets, uniform over 0..2 * PADDING, and a flip with probability 0.5."""
+    offsets = torch.randint(0, 2 * PADDING + 1, (2, batch_size), device=device, generator=generator)
+    flips = torch.rand(batch_size, device=device, generator=generator) < 0.5
+    return offsets[0], offsets[1], flips
+
+
+def crop_and_flip(images, rows, tops, lefts, flips):
+    """The 32 x 32 windows at (tops, lefts) of the zero-padded images[rows], flipped left-right where
+    `flips`: (B, 3, 32, 32) uint8, as torchvision's pad-crop-flip of each image."""
+    padded = F.pad(images.index_select(0, rows), (PADDING,) * 4)  # zeros, as RandomCrop's default fill
+    steps = torch.arange(SIZE, device=images.device)
+    ys = tops[:, None] + steps  # (B, 32)
+    xs = lefts[:, None] + torch.where(flips[:, None], steps.flip(0), steps)  # a flip reads the columns backwards
+    batch = torch.arange(len(rows), device=images.device)[:, None, None, None]
+    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channels, ys[:, None, :, None], xs[:, None, None, :]]
+
+
+def normalise(images, mean, std):
+    """uint8 (B, 3, H, W) -> float32 (x / 255 - mean) / std per channel: ToTensor then Normalize, the same
+    operations in the same order, so the same numbers. The test set's only transform."""
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=images.device)[:, None, None]
+    std = torch.as_tensor(std, dtype=torch.float32, device=images.device)[:, None, None]
+    return images.float().div(255).sub_(mean).div_(std)
