@@ -116,6 +116,19 @@ def draw_bootstrap_ids(y_true, n_bootstrap=100, seed=0, max_tries_per_sample=100
     return np.stack(samples)
 
 
+def resample_counts(bootstrap_ids, n_records):
+    """(R, N) float64: how often each of the `n_records` rows occurs in each resample of `bootstrap_ids`
+    (R, N): a resample as row weights, so that every resample is scored at once."""
+    bootstrap_ids = np.asarray(bootstrap_ids)
+    if (bootstrap_ids.ndim != 2 or not bootstrap_ids.size
+            or not 0 <= bootstrap_ids.min() <= bootstrap_ids.max() < n_records):
+        raise UserError(f"bootstrap ids of shape {bootstrap_ids.shape} do not index the {n_records} test records; "
+                        "delete the experiment's test_bootstrap_ids.npy to have it drawn again")
+    offsets = n_records * np.arange(len(bootstrap_ids))[:, None]
+    counts = np.bincount((bootstrap_ids + offsets).ravel(), minlength=len(bootstrap_ids) * n_records)
+    return counts.reshape(len(bootstrap_ids), n_records).astype(np.float64)
+
+
 def evaluate(y_true, y_pred, bootstrap_ids=None, n_bootstrap=100, seed=0):
     """Point macro-AUC and the bootstrap's mean, 5% and 95% quantiles (the benchmark's te_results)."""
     y_true, scorable = _check_labels(y_true)
@@ -125,13 +138,7 @@ def evaluate(y_true, y_pred, bootstrap_ids=None, n_bootstrap=100, seed=0):
     y_true, y_pred = y_true[:, scorable], y_pred[:, scorable]
     if bootstrap_ids is None:
         bootstrap_ids = draw_bootstrap_ids(y_true, n_bootstrap, seed)
-    bootstrap_ids = np.asarray(bootstrap_ids)
-    if bootstrap_ids.ndim != 2 or bootstrap_ids.max() >= len(y_true) or bootstrap_ids.min() < 0:
-        raise UserError(
-            f"bootstrap ids of shape {bootstrap_ids.shape} do not index the {len(y_true)} test records; "
-            "delete the experiment's test_bootstrap_ids.npy to have it drawn again"
-        )
-    counts = np.stack([np.bincount(ids, minlength=len(y_true)) for ids in bootstrap_ids])
+    counts = resample_counts(bootstrap_ids, len(y_true))
     with np.errstate(invalid="ignore", divide="ignore"):  # a label absent from a resample: NaN, left out
         resampled = np.nanmean(_weighted_label_aucs(y_true, y_pred, counts), axis=1)
     return {
@@ -168,3 +175,115 @@ def per_label_auc(y_true, y_pred, classes):
         for i in range(y_true.shape[1])
     ]
     return pd.DataFrame({"label": list(classes), "auc": aucs, "positives": positives})
+
+
+# ICBEB 2018: the challenge metrics the benchmark reports beside macro-AUC (helme/ecg_ptbxl_benchmarking,
+# `utils.challenge_metrics`, `find_optimal_cutoff_thresholds_for_Gbeta`, `apply_thresholds`). The
+# benchmark fits one threshold per class on the training predictions, binarises the test predictions
+# with them and scores F_beta=2 and G_beta=2 per class, each record weighted 1/(its number of labels).
+CHALLENGE_THRESHOLDS = np.linspace(0, 1, 100)  # the benchmark's grid: steps of 1/99, not 0.01
+
+
+def _check_challenge_labels(y_true, y_pred_binary):
+    """Two (records, classes) 0/1 matrices of one shape, every record with a label."""
+    y_true, y_pred_binary = np.asarray(y_true), np.asarray(y_pred_binary)
+    if y_true.ndim != 2 or y_pred_binary.shape != y_true.shape:
+        raise UserError(f"labels of shape {y_true.shape} and binary predictions of shape {y_pred_binary.shape}: "
+                        "both must be the same (records, classes) matrix")
+    for name, matrix in (("labels", y_true), ("binary predictions", y_pred_binary)):
+        if not np.isin(matrix, (0, 1)).all():
+            raise UserError(f"the {name} hold values other than 0 and 1; binarise scores with apply_thresholds first")
+    unlabelled = np.flatnonzero(y_true.sum(axis=1) == 0)
+    if unlabelled.size:
+        raise UserError(f"records {unlabelled[:10].tolist()} ({unlabelled.size} in all) have no label: the challenge "
+                        "metrics weight a record by 1/(its number of labels), which the benchmark leaves infinite "
+                        "for them; evaluate labelled records only")
+    return y_true.astype(bool), y_pred_binary.astype(bool)
+
+
+def _challenge_counts(y_true, y_pred_binary, row_weights):
+    """Weighted TP, FP and FN of every column under each row weighting: three (R, C) arrays from
+    boolean (N, C) matrices and weights (R, N)."""
+    return (row_weights @ (y_true & y_pred_binary), row_weights @ (~y_true & y_pred_binary),
+            row_weights @ (y_true & ~y_pred_binary))
+
+
+# where a class has no TP, FP or FN, F_beta and G_beta are 0/0: the benchmark stops there with
+# ZeroDivisionError (its counts are still Python's 0.0), so here a UserError names the case
+_UNDEFINED = ("have no positive and no predicted positive, so F_beta and G_beta are undefined (the benchmark "
+              "stops with ZeroDivisionError there); use records where every class occurs")
+
+
+def _f_g_beta(tp, fp, fn, beta1, beta2):
+    """Per column F_beta = (1 + b1^2) TP / ((1 + b1^2) TP + FP + b1^2 FN) and G_beta = TP / (TP + FP + b2 FN)."""
+    return (1 + beta1**2) * tp / ((1 + beta1**2) * tp + fp + beta1**2 * fn), tp / (tp + fp + beta2 * fn)
+
+
+def _challenge_macro(y_true, y_pred_binary, counts, beta1, beta2):
+    """F_beta and G_beta macro means (R,) under each row-count vector of `counts` (R, N)."""
+    y_true, y_pred_binary = _check_challenge_labels(y_true, y_pred_binary)
+    row_weights = counts / y_true.sum(axis=1)
+    tp, fp, fn = _challenge_counts(y_true, y_pred_binary, row_weights)
+    resample, column = np.nonzero(tp + fp + fn == 0)
+    if column.size:
+        where = f" in bootstrap resample(s) {np.unique(resample)[:10].tolist()}" if len(counts) > 1 else ""
+        raise UserError(f"the records of class column(s) {np.unique(column).tolist()}{where} {_UNDEFINED}")
+    f_beta, g_beta = _f_g_beta(tp, fp, fn, beta1, beta2)
+    return f_beta.mean(axis=1), g_beta.mean(axis=1)
+
+
+def challenge_metrics(y_true, y_pred_binary, beta1=2, beta2=2):
+    """{F_beta_macro, G_beta_macro}: the means over classes of the per-class F_beta and G_beta, TP, FP
+    and FN summed with each record weighted 1/(its number of labels), as the benchmark's
+    `challenge_metrics`. A class without positive and predicted positive raises UserError (the
+    benchmark: ZeroDivisionError); so does a record without a label (the benchmark: weight 1/0)."""
+    f_beta, g_beta = _challenge_macro(y_true, y_pred_binary, np.ones((1, len(y_true))), beta1, beta2)
+    return {"F_beta_macro": float(f_beta[0]), "G_beta_macro": float(g_beta[0])}
+
+
+def find_optimal_cutoff_thresholds_for_Gbeta(y_true, y_prob):
+    """(classes,) thresholds: per class, the first of linspace(0, 1, 100) that maximises G_beta=2 of
+    that class alone with `y_prob > t` as its predictions and every record weighted 1 (the
+    benchmark's `single=True`). All thresholds of a class are scored at once; its counts are whole
+    numbers, so the G_beta values, and hence the ties, are exactly the benchmark's. A class that has
+    no positive gets 0/0 at a threshold nothing exceeds: UserError (the benchmark: ZeroDivisionError)."""
+    y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)
+    if y_true.ndim != 2 or y_prob.shape != y_true.shape:
+        raise UserError(f"labels of shape {y_true.shape} and scores of shape {y_prob.shape}: both must be the same "
+                        "(records, classes) matrix")
+    ones = np.ones((1, len(y_true)))
+    thresholds = np.empty(y_true.shape[1])
+    for column in range(y_true.shape[1]):
+        labels = np.repeat(y_true[:, [column]].astype(bool), len(CHALLENGE_THRESHOLDS), axis=1)
+        tp, fp, fn = _challenge_counts(labels, y_prob[:, [column]] > CHALLENGE_THRESHOLDS, ones)
+        undefined = CHALLENGE_THRESHOLDS[(tp + fp + fn)[0] == 0]
+        if undefined.size:
+            raise UserError(f"the {len(y_true)} records of class column {column} at threshold(s) "
+                            f"{undefined[:5].round(3).tolist()} {_UNDEFINED}")
+        thresholds[column] = CHALLENGE_THRESHOLDS[np.argmax(_f_g_beta(tp, fp, fn, 2, 2)[1][0])]
+    return thresholds
+
+
+def apply_thresholds(y_prob, thresholds):
+    """Binary int predictions `y_prob > thresholds`; a record with no class above its threshold gets
+    its highest-scoring class (the first, on ties), as the benchmark's `apply_thresholds`."""
+    y_prob = np.asarray(y_prob)
+    binary = (y_prob > np.asarray(thresholds)).astype(int)
+    empty = np.flatnonzero(~binary.any(axis=1))
+    binary[empty, np.argmax(y_prob[empty], axis=1)] = 1
+    return binary
+
+
+def evaluate_challenge(y_true, y_pred_binary, bootstrap_ids):
+    """{F_beta_macro, G_beta_macro}, each {point, mean, lower, upper} as `evaluate` reports macro-AUC:
+    the point value on all rows, the mean and the 5% / 95% quantiles (linear interpolation) over the
+    resamples `bootstrap_ids` (R, N). Every resample is a vector of row counts, used as weights, so
+    all are scored at once; each equals `challenge_metrics(y_true[ids], y_pred_binary[ids])`."""
+    counts = resample_counts(bootstrap_ids, len(y_true))
+    point = challenge_metrics(y_true, y_pred_binary)
+    resampled = dict(zip(point, _challenge_macro(y_true, y_pred_binary, counts, 2, 2)))
+    return {
+        name: {"point": point[name], "mean": float(values.mean()),
+               "lower": float(np.quantile(values, 0.05)), "upper": float(np.quantile(values, 0.95))}
+        for name, values in resampled.items()
+    }

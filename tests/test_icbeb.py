@@ -1,0 +1,281 @@
+"""ICBEB 2018: ten real challenge records through the converter, against the benchmark's own table rows,
+its resumable conversion and clear errors, the task labels, and get_icbeb.sh offline."""
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+from scipy.io import loadmat, savemat
+from scipy.ndimage import zoom
+
+from code_used_upload.data import icbeb
+from code_used_upload.data.icbeb import convert, icbeb_labels, load_icbeb_database, load_split
+from code_used_upload.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "icbeb-sample"
+SCRIPT = REPO / "get_icbeb.sh"
+# the sample README's table: record -> (ecg_id, samples at 500 Hz, samples at 100 Hz)
+RECORDS = {
+    "A1980": (981, 5000, 1000), "A1981": (652, 7950, 1590), "A1982": (1881, 5000, 1000), "A1983": (849, 7500, 1500),
+    "A1984": (47, 9500, 1900), "A1985": (1335, 5517, 1103), "A1986": (647, 21500, 4300), "A1987": (1763, 6778, 1356),
+    "A1988": (1234, 27157, 5431), "A1989": (645, 8500, 1700),
+}
+LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+def challenge_files(folder):
+    """The ten records as the challenge's archives unpack (in subfolders) with REFERENCE.csv on top."""
+    for i, name in enumerate(sorted(RECORDS)):
+        subfolder = folder / ("TrainingSet1" if i < 5 else "TrainingSet2/nested")
+        subfolder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE / f"{name}.mat", subfolder / f"{name}.mat")
+    shutil.copyfile(SAMPLE / "REFERENCE.csv", folder / "REFERENCE.csv")
+    return folder
+
+
+def mat_data(name):
+    return loadmat(SAMPLE / f"{name}.mat")["ECG"][0][0][2]
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """The ten records converted once over two worker processes."""
+    root = tmp_path_factory.mktemp("icbeb")
+    return convert(challenge_files(root / "src"), root / "ICBEB", workers=2, progress=False)
+
+
+def test_table_is_the_benchmarks_rows_and_statements_are_ptbxls(converted):
+    assert (converted / "icbeb_database.csv").read_bytes() == (SAMPLE / "icbeb_database.csv").read_bytes()
+    assert (converted / "scp_statements.csv").read_bytes() == (REPO / "code_used_upload/data/scp_statements.csv").read_bytes()
+    database = load_icbeb_database(converted)
+    published = pd.read_csv(SAMPLE / "icbeb_database.csv", index_col="ecg_id")
+    assert list(database.index) == sorted(ecg_id for ecg_id, _, _ in RECORDS.values())
+    for column in ["filename", "validation", "age", "sex", "patient_id", "quality", "strat_fold"]:
+        assert database[column].tolist() == published[column].tolist(), column
+    assert database.loc[981, "scp_codes"] == {"PAC": 100}
+    assert set(os.listdir(converted)) == {"icbeb_database.csv", "scp_statements.csv", "records500", "records100"}
+
+
+@pytest.mark.parametrize("rate", [500, 100])
+def test_records_are_named_by_ecg_id_with_their_own_lengths(converted, rate):
+    assert sorted(os.listdir(converted / f"records{rate}")) == sorted(
+        f"{ecg_id}{suffix}" for ecg_id, _, _ in RECORDS.values() for suffix in (".dat", ".hea"))
+    for name, (ecg_id, n_500, n_100) in RECORDS.items():
+        record = wfdb.rdrecord(str(converted / f"records{rate}" / str(ecg_id)))
+        assert (record.fs, record.sig_name, record.units, record.fmt) == (rate, LEADS, ["mV"] * 12, ["16"] * 12)
+        assert record.sig_len == (n_500 if rate == 500 else n_100) == (mat_data(name).shape[1] if rate == 500
+                                                                     else round(mat_data(name).shape[1] / 5))
+
+
+def test_values_agree_with_the_mat_to_one_quantisation_step(converted):
+    for name, (ecg_id, _, _) in RECORDS.items():
+        data = mat_data(name)
+        for rate, expected in ((500, data.T), (100, np.stack([zoom(lead, 0.2) for lead in data], axis=1))):
+            record = wfdb.rdrecord(str(converted / f"records{rate}" / str(ecg_id)))
+            step = 1 / np.array(record.adc_gain)
+            assert np.all(np.abs(record.p_signal - expected) <= step), (name, rate)
+            assert np.abs(record.p_signal - expected).max() > 0  # really read back from 16-bit samples
+            assert np.all(np.abs(record.p_signal[0] - data[:, 0]) <= step), (name, rate)  # the first sample is kept
+
+
+def test_labels_in_row_order_repeats_once_and_missing_age(tmp_path):
+    """Records the sample lacks, written with scipy: two labels in the row's order, a code repeated
+    in its row, no age (NaN in the published table)."""
+    split = load_split().set_index("filename")
+    src = tmp_path / "src"
+    (src / "TrainingSet3").mkdir(parents=True)
+    rows = {"A0163": ("9", "3", ""), "A0953": ("6", "6", ""), "A1549": ("5", "", "")}
+    assert split.loc["A0163", "scp_codes"] == "{'STE_': 100, '1AVB': 100}"
+    assert split.loc["A1549", "scp_codes"] == "{'CRBBB': 100}"
+    for name, age in [("A0163", 52), ("A0953", 78), ("A1549", np.nan)]:
+        signal = np.random.default_rng(0).normal(size=(12, 3001))
+        savemat(src / "TrainingSet3" / f"{name}.mat", {"ECG": {"sex": "Male", "age": age, "data": signal}})
+    (src / "REFERENCE.csv").write_text("Recording,First_label,Second_label,Third_label\r\n"
+                                       + "".join(f"{name},{','.join(codes)}\r\n" for name, codes in rows.items()))
+    database = load_icbeb_database(convert(src, tmp_path / "ICBEB", workers=1, progress=False))
+    assert database.set_index("filename")["scp_codes"].map(str).to_dict() == split.loc[list(rows), "scp_codes"].to_dict()
+    assert database.loc[split.loc["A1549", "ecg_id"], "age"] != database.loc[split.loc["A1549", "ecg_id"], "age"]  # NaN
+    assert database["sex"].tolist() == [1, 1, 1]
+    assert wfdb.rdrecord(str(tmp_path / "ICBEB" / "records100" / str(split.loc["A0953", "ecg_id"]))).sig_len == 600
+
+
+def test_interrupted_conversion_looks_incomplete_and_a_rerun_keeps_finished_records(tmp_path, monkeypatch):
+    src, dst = challenge_files(tmp_path / "src"), tmp_path / "ICBEB"
+    real_replace, renames = os.replace, []
+
+    def interrupted_replace(source, target):
+        if len(renames) == 5:  # the first record whole (four files), the second one's 500 Hz signal file
+            raise KeyboardInterrupt
+        renames.append(Path(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(icbeb.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        convert(src, dst, workers=1, progress=False)
+    monkeypatch.setattr(icbeb.os, "replace", real_replace)
+    assert not (dst / "icbeb_database.csv").exists() and not (dst / "scp_statements.csv").exists()
+    with pytest.raises(UserError, match="get_icbeb.sh"):
+        load_icbeb_database(dst)
+    assert (dst / "records500" / "645.dat").exists() and not (dst / "records500" / "645.hea").exists()
+    first = {path: path.stat().st_mtime_ns for path in renames[:4]}  # ecg_id 47's four files
+
+    assert convert(src, dst, workers=1, progress=False) == dst
+    assert {path: path.stat().st_mtime_ns for path in first} == first  # reused, not written again
+    assert (dst / "icbeb_database.csv").read_bytes() == (SAMPLE / "icbeb_database.csv").read_bytes()
+    assert not (dst / icbeb.WORK).exists()
+    assert wfdb.rdrecord(str(dst / "records500" / "645")).sig_len == 8500
+
+
+def test_a_complete_folder_is_left_alone(converted, tmp_path):
+    before = {path: path.stat().st_mtime_ns for path in converted.rglob("*")}
+    assert convert(tmp_path / "nothing here", converted, progress=False) == converted  # src is not even read
+    assert {path: path.stat().st_mtime_ns for path in converted.rglob("*")} == before
+
+
+def edit_reference(folder, record, codes):
+    reference = (folder / "REFERENCE.csv").read_text()
+    (folder / "REFERENCE.csv").write_text(reference.replace(f"{record},8,,", f"{record},{codes}"))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda src: edit_reference(src, "A1985", "1,,"), r"A1985 \{'NORM': 100\} \(published \{'STD_': 100\}\)"),
+    (lambda src: edit_reference(src, "A1985", "8,10,"), r"records A1985 \(8 10\) no label or a code outside 1-9"),
+    (lambda src: edit_reference(src, "A1985", ",,"), r"records A1985 \(none\) no label"),
+    (lambda src: shutil.copyfile(src / "TrainingSet1/A1980.mat", src / "TrainingSet1/B0001.mat"), "records B0001 .* not in"),
+    (lambda src: (src / "REFERENCE.csv").write_text((src / "REFERENCE.csv").read_text().replace("A1984,8,,\n", "")),
+     r"records A1984 have no single row"),
+    (lambda src: (src / "REFERENCE.csv").unlink(), "REFERENCE.csv not found"),
+    (lambda src: shutil.copyfile(src / "TrainingSet1/A1980.mat", src / "A1980.mat"), "A1980 each occur more than once"),
+])
+def test_bad_inputs_are_named_before_anything_is_written(tmp_path, damage, message):
+    src, dst = challenge_files(tmp_path / "src"), tmp_path / "ICBEB"
+    damage(src)
+    with pytest.raises(UserError, match=message):
+        convert(src, dst, workers=1, progress=False)
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_truncated_mat_is_named_and_nothing_looks_complete(tmp_path, workers):
+    src, dst = challenge_files(tmp_path / "src"), tmp_path / "ICBEB"
+    mat = src / "TrainingSet1" / "A1984.mat"  # ecg_id 47: the first to convert
+    mat.write_bytes(mat.read_bytes()[: mat.stat().st_size // 2])
+    with pytest.raises(UserError, match=r"A1984\.mat is not a readable challenge record .*unpack the challenge's archive again"):
+        convert(src, dst, workers=workers, progress=False)
+    assert not (dst / "icbeb_database.csv").exists()
+
+
+def test_icbeb_labels_are_the_nine_codes_in_alphabetical_order(converted):
+    Y, classes = icbeb_labels(load_icbeb_database(converted))
+    assert classes == ["1AVB", "AFIB", "CLBBB", "CRBBB", "NORM", "PAC", "STD_", "STE_", "VPC"]
+    published = pd.read_csv(SAMPLE / "icbeb_database.csv")["scp_codes"].map(ast.literal_eval)
+    assert Y.dtype == np.int64 and Y.shape == (10, 9)
+    assert [[classes[i] for i in np.flatnonzero(row)] for row in Y] == [list(codes) for codes in published]
+    Y, _ = icbeb_labels(pd.DataFrame({"scp_codes": [{"STE_": 100, "1AVB": 100}, {"VPC": 100}]}))
+    np.testing.assert_array_equal(Y, [[1, 0, 0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0, 0, 1]])
+    with pytest.raises(UserError, match="PVC"):
+        icbeb_labels(pd.DataFrame({"scp_codes": [{"PVC": 100}]}))
+
+
+def test_shipped_split_is_the_published_table():
+    split = load_split()
+    full = pd.read_csv(SAMPLE / "icbeb_database_full.csv", index_col=0)
+    assert list(split.columns) == ["filename", "ecg_id", "strat_fold", "scp_codes"]
+    pd.testing.assert_frame_equal(split, full[list(split.columns)].reset_index(drop=True), check_dtype=False)
+    assert icbeb.SPLIT.read_text().startswith("#") and "GPL-3.0" in icbeb.SPLIT.read_text().split("filename,")[0]
+
+
+# get_icbeb.sh, offline: archives served from a local folder (file://) or a refused port
+
+def run_script(tmp_path, url):
+    env = dict(os.environ, ICBEB_URL=url, ICBEB_DIR=str(tmp_path / "data" / "ICBEB"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+
+
+def last_line(result):
+    return result.stderr.strip().splitlines()[-1]
+
+
+def serve_challenge(folder, names, mat=lambda name: b""):
+    """TrainingSet1-3.zip holding `names` (a third each) and a REFERENCE.csv that agrees with the split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, chunk in enumerate(np.array_split(np.array(names), 3), start=1):
+        with zipfile.ZipFile(folder / f"TrainingSet{part}.zip", "w") as archive:
+            for name in chunk:
+                archive.writestr(f"TrainingSet{part}/{name}.mat", mat(name))
+            archive.writestr(f"__MACOSX/TrainingSet{part}/._{chunk[0]}.mat", b"")  # never counts as a record
+    number = {code: str(number) for number, code in icbeb.CHALLENGE_CODES.items()}
+    rows = "".join(f"{name},{','.join(([number[code] for code in ast.literal_eval(labels)] + ['', ''])[:3])}\r\n"
+                   for name, labels in load_split()[["filename", "scp_codes"]].itertuples(index=False))
+    (folder / "REFERENCE.csv").write_bytes(f"Recording,First_label,Second_label,Third_label\r\n{rows}".encode())
+    return f"file://{folder}"
+
+
+def test_script_refused_url_ends_with_one_clear_line(tmp_path):
+    result = run_script(tmp_path, "http://127.0.0.1:9")
+    assert result.returncode != 0
+    assert last_line(result).startswith("get_icbeb.sh: download of TrainingSet1.zip from http://127.0.0.1:9/TrainingSet1.zip failed")
+    assert "re-run ./get_icbeb.sh to resume it" in last_line(result)
+    assert not (tmp_path / "data" / "ICBEB").exists()
+
+
+def test_script_does_nothing_on_a_complete_target(tmp_path):
+    target = tmp_path / "data" / "ICBEB"
+    target.mkdir(parents=True)
+    (target / "icbeb_database.csv").write_text("complete\n")
+    result = run_script(tmp_path, "http://127.0.0.1:9")  # would fail if it tried to download
+    assert result.returncode == 0, result.stderr
+    assert "already converted" in result.stdout
+    assert sorted(os.listdir(tmp_path / "data")) == ["ICBEB"]
+
+
+def test_script_names_missing_records(tmp_path):
+    url = serve_challenge(tmp_path / "www", sorted(RECORDS), mat=lambda name: (SAMPLE / f"{name}.mat").read_bytes())
+    result = run_script(tmp_path, url)
+    assert result.returncode != 0
+    assert last_line(result).startswith("get_icbeb.sh: 6867 of the 6877 records are not in the archives (e.g. A0001 A0002")
+    assert not (tmp_path / "data" / "ICBEB").exists()
+    assert sorted(os.listdir(tmp_path / "data" / "ICBEB.download")) == ["REFERENCE.csv", "TrainingSet1.zip",
+                                                                     "TrainingSet2.zip", "TrainingSet3.zip"]
+
+
+def test_script_resumes_a_download_and_removes_a_damaged_archive(tmp_path):
+    url = serve_challenge(tmp_path / "www", sorted(load_split()["filename"]))
+    downloads = tmp_path / "data" / "ICBEB.download"
+    downloads.mkdir(parents=True)
+    (downloads / "TrainingSet2.zip.part").write_bytes(b"\0" * 100)  # a resumed download keeps these bytes
+    result = run_script(tmp_path, url)
+    assert result.returncode != 0
+    assert last_line(result) == (f"get_icbeb.sh: {downloads}/TrainingSet2.zip is not an intact zip archive (removed it); "
+                                 "re-run ./get_icbeb.sh to download it again.")
+    assert sorted(os.listdir(downloads)) == ["REFERENCE.csv", "TrainingSet1.zip", "TrainingSet3.zip"]
+
+
+def test_script_moves_only_a_complete_conversion_into_place(tmp_path):
+    url = serve_challenge(tmp_path / "www", sorted(load_split()["filename"]))  # empty .mat files
+    target = tmp_path / "data" / "ICBEB"
+
+    failed = run_script(tmp_path, url)
+    assert failed.returncode != 0
+    assert "A0416.mat is not a readable challenge record" in failed.stderr  # the converter's message (ecg_id 1)
+    assert last_line(failed).startswith("get_icbeb.sh: the conversion failed (the message above says why)")
+    assert not target.exists() and (tmp_path / "data" / "ICBEB.partial").is_dir()
+    assert not any(name.startswith(".icbeb-unpacking") for name in os.listdir(tmp_path / "data"))
+
+    (tmp_path / "data" / "ICBEB.partial" / "icbeb_database.csv").write_text("complete\n")  # as if it had finished
+    done = run_script(tmp_path, url)
+    assert done.returncode == 0, done.stderr
+    assert (target / "icbeb_database.csv").read_text() == "complete\n"
+    assert sorted(os.listdir(tmp_path / "data")) == ["ICBEB", "ICBEB.download"]  # raw files kept for a rerun
+    again = run_script(tmp_path, "http://127.0.0.1:9")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
