@@ -46,7 +46,7 @@ from code_used_upload.benchmark import (FULL, N_LABELS, RECORD_SAMPLES, grid_hou
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS, TASKS
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
-from code_used_upload.experiments.cell import CELL_FILE, cell_folder
+from code_used_upload.experiments.folders import CELL_FILE, cell_folder
 from code_used_upload.models import available_models, model_recipe
 from code_used_upload.reports.tables import table_models
 from code_used_upload.training.device import configure_numerics, default_threads

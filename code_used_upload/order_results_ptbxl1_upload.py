@@ -113,9 +113,8 @@ def check_names(names, valid, what):
 def run(args):
     """Check the input, prepare the tasks, run the grid, write the table; returns the failed cells."""
     # imported here, not at the top, so that --help answers without loading torch
-    from code_used_upload.data.task import PTBXL
+    from code_used_upload.experiments.ecg import ECGExperiment
     from code_used_upload.experiments.grid import Grid, run_grid_locally
-    from code_used_upload.experiments.prepare import prepare_experiment
     from code_used_upload.models import available_models
     from code_used_upload.training.device import default_threads, resolve_device
     from code_used_upload.training.settings import RunSettings
@@ -140,13 +139,13 @@ def run(args):
             from code_used_upload.data.synthetic import write_synthetic_ptbxl
             args.DATAFOLDER = str(write_synthetic_ptbxl(Path(scratch) / "ptbxl", n_records=DEMO_RECORDS,
                                                         seed=0, sampling_frequencies=(args.SAMPLING_FREQUENCY,)))
-        dataset = PTBXL(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY)
+        experiment = ECGExperiment(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY)
         if args.prepare_only:
             for task in args.TASKS:
-                prepare_experiment(dataset, args.OUTPUTFOLDER, task)
+                experiment.prepare(task)
             print(f"prepared {', '.join(args.TASKS)} under {args.OUTPUTFOLDER}")
             return []
-        grid = Grid(Path(args.OUTPUTFOLDER), args.TASKS, args.MODELS, args.SEEDS)
+        grid = Grid(experiment, args.TASKS, args.MODELS, args.SEEDS)
         settings = RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, sampling_frequency=args.SAMPLING_FREQUENCY,
                                device=args.DEVICE, compile=args.COMPILE, val_every=args.VAL_EVERY,
                                precision=args.PRECISION, deterministic=args.DETERMINISTIC,
@@ -154,10 +153,9 @@ def run(args):
                                epochs_per_model=DEMO_EPOCHS_PER_MODEL if args.demo else None)
         if args.EXECUTOR == "ray":
             from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray
-            failed = run_grid_on_ray(dataset, grid, settings,
-                                     RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL))
+            failed = run_grid_on_ray(grid, settings, RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL))
         else:
-            failed = run_grid_locally(dataset, grid, settings)
+            failed = run_grid_locally(grid, settings)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 import wfdb
 
-from code_used_upload.experiments.cell import CELL_FILE, WEIGHTS_FILE
+from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE
 from code_used_upload.data.task import Standardiser
 from code_used_upload.models import build_model
 from code_used_upload.errors import UserError

@@ -1,16 +1,9 @@
-"""One cell of the grid: a (task, model, seed) trained, evaluated and written atomically.
-
-A cell is built in a hidden temporary folder beside its final place and renamed into
-`<outputfolder>/<exp>/models/<model>/seed<k>/` only when every file is written, so a folder with
-that name is always complete, and a run killed at any moment loses at most the cell in flight.
+"""One ECG cell of the grid: a (task, model, seed) trained, evaluated and written atomically into
+`<outputfolder>/<exp>/models/<model>/seed<k>/` (experiments/folders.py).
 """
 import json
-import os
-import platform
-import shutil
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,19 +13,9 @@ from code_used_upload.evaluation.metrics import (evaluate, macro_auc, per_label_
                                                  write_te_results)
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.reports.figures import plot_training
-from code_used_upload.training.device import configure_numerics, describe_device, resolve_device
+from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, provenance
+from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything, train_model
-
-CELL_FILE = "cell.json"
-WEIGHTS_FILE = "model.pt"
-
-
-def cell_folder(task_folder, model_name, seed):
-    return Path(task_folder) / "models" / model_name / f"seed{seed}"
-
-
-def is_complete(task_folder, model_name, seed):
-    return (cell_folder(task_folder, model_name, seed) / CELL_FILE).exists()
 
 
 def to_device(fold, device, records_per_chunk=256):
@@ -58,13 +41,11 @@ def run_cell(data, model_name, seed, settings):
 
 
 def _run_cell(data, model_name, seed, settings):
-    final = cell_folder(data.folder, model_name, seed)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
-    work = final.parent / f".{final.name}.tmp-{platform.node()}-{os.getpid()}"
-    (work / "results").mkdir(parents=True)
+    with cell_workspace(cell_folder(data.folder, model_name, seed)) as work:
+        return _train_and_write(data, model_name, seed, settings, work)
 
+
+def _train_and_write(data, model_name, seed, settings, work):
     started = time.time()
     settings = settings.for_model(model_name)
     device = resolve_device(settings.device)
@@ -86,6 +67,7 @@ def _run_cell(data, model_name, seed, settings):
     y_test_pred = predict(trained, data.X_test)
     result = evaluate(data.y_test, y_test_pred, bootstrap_ids=data.bootstrap_ids)
 
+    (work / "results").mkdir()
     np.save(work / "y_val_pred.npy", y_val_pred)
     np.save(work / "y_test_pred.npy", y_test_pred)
     write_te_results(work / "results" / "te_results.csv", result)
@@ -94,15 +76,11 @@ def _run_cell(data, model_name, seed, settings):
     plot_training(history, work / "training.png")
     record = {
         "task": data.task, "model": model_name, "seed": seed, "recipe": recipe.to_dict(),
-        "settings": asdict(settings), "epochs": settings.epochs_for(recipe),
-        "precision": settings.precision, "deterministic": settings.deterministic, "threads": torch.get_num_threads(),
-        **describe_device(device),
+        "settings": asdict(settings), "epochs": settings.epochs_for(recipe), **provenance(device, settings),
         "sampling_frequency": fs, "crop": recipe.window(fs), "stride": recipe.stride(fs),
         "classes": data.classes, "scaler": data.scaler,
         "train_loss": history["train_loss"], "val_auc": history["val_auc"], "kept_epoch": history["kept_epoch"],
         "test_macro_auc": result, "wall_time_s": round(time.time() - started, 3),
     }
     (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(work, final)
     return result

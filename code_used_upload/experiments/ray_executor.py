@@ -1,7 +1,7 @@
 """Run the grid's cells as Ray tasks: on the GPUs and CPUs of one machine or of a whole cluster.
 
 The driver prepares each pending task's artefacts once; each cell is then a Ray task that rebuilds
-its task's data from the data folder and the signal cache (both on a filesystem every node sees)
+its task's data from the experiment (its data folder and cache, on a filesystem every node sees)
 and writes its folder in the usual layout, atomically. Fractional `gpus_per_cell` packs several
 small cells onto one GPU. Complete cells are skipped as in the local executor; a failing cell is
 reported and the others go on; Ctrl-C cancels what is outstanding, and no half-written cell remains.
@@ -14,11 +14,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import code_used_upload
-from code_used_upload.data.task import PTBXL
 from code_used_upload.errors import UserError
-from code_used_upload.experiments.cell import run_cell
-from code_used_upload.experiments.grid import cell_name, describe_error, report_cell
-from code_used_upload.experiments.prepare import prepare_experiment
+from code_used_upload.experiments.grid import cell_name, describe_error
 
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20  # cells exchange only small results: keep /dev/shm free
 
@@ -46,17 +43,15 @@ def import_ray():
 
 
 @functools.lru_cache(maxsize=1)
-def task_data(datafolder, outputfolder, sampling_frequency, task):
+def task_data(experiment, task):
     """A worker keeps the last task's data, so consecutive cells of one task load it once."""
-    dataset = PTBXL(datafolder, outputfolder, sampling_frequency, progress=False)
-    return prepare_experiment(dataset, outputfolder, task, write=False)
+    return experiment.prepare(task, write=False)
 
 
-def remote_cell(datafolder, outputfolder, task, model, seed, settings):
-    """The body of one Ray task: returns the cell's test evaluation and its wall time."""
+def remote_cell(experiment, task, model, seed, settings):
+    """The body of one Ray task: returns the cell's result and its wall time."""
     started = time.time()
-    data = task_data(datafolder, outputfolder, settings.sampling_frequency, task)
-    return run_cell(data, model, seed, settings), time.time() - started
+    return experiment.run_cell(task_data(experiment, task), model, seed, settings), time.time() - started
 
 
 def start_ray(ray, address):
@@ -68,12 +63,12 @@ def start_ray(ray, address):
     ray.init(address=address, **options)
 
 
-def run_grid_on_ray(dataset, grid, settings, cluster=RayCluster()):
+def run_grid_on_ray(grid, settings, cluster=RayCluster()):
     """Run the pending cells as Ray tasks; returns the failed cells as (name, error)."""
     ray = import_ray()
     cells, pending = grid.cells(), grid.pending()
     for task in grid.pending_tasks():
-        prepare_experiment(dataset, grid.outputfolder, task)
+        grid.experiment.prepare(task)
     start_ray(ray, cluster.address)
     cpus = cpus_to_reserve(settings, cluster)
     largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
@@ -82,9 +77,8 @@ def run_grid_on_ray(dataset, grid, settings, cluster=RayCluster()):
         raise UserError(f"a cell needs {cpus} CPUs but the largest Ray node has {largest:g}; "
                         f"pass --cpus-per-cell {int(largest)} or fewer")
     run = ray.remote(remote_cell).options(num_gpus=cluster.gpus_per_cell, num_cpus=cpus, max_retries=0)
-    quiet = replace(settings, progress=False)
-    futures = {run.remote(dataset.datafolder, str(grid.outputfolder), task, model, seed, quiet): (task, model, seed)
-               for task, model, seed in pending}
+    quiet, experiment = replace(settings, progress=False), replace(grid.experiment, progress=False)
+    futures = {run.remote(experiment, task, model, seed, quiet): (task, model, seed) for task, model, seed in pending}
     failed = []
     bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="grid", unit="cell")
     try:
@@ -96,9 +90,9 @@ def run_grid_on_ray(dataset, grid, settings, cluster=RayCluster()):
             except Exception as error:  # one failing cell must not stop the grid
                 cause = getattr(error, "cause", None) or error
                 failed.append((cell_name(task, model, seed), describe_error(cause)))
-                report_cell(bar, task, model, seed, 0.0, error=failed[-1][1])
+                grid.report_cell(bar, task, model, seed, 0.0, error=failed[-1][1])
                 continue
-            report_cell(bar, task, model, seed, seconds, result=result)
+            grid.report_cell(bar, task, model, seed, seconds, result=result)
             grid.write_summary(figure=False)
         grid.write_final_summaries(bar)
     except KeyboardInterrupt:
