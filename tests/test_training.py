@@ -129,6 +129,24 @@ def test_a_constant_schedule_keeps_the_learning_rate_and_the_recipes_betas():
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.999) and optimizer.param_groups[0]["weight_decay"] == 1e-3
 
 
+def test_a_step_schedule_multiplies_the_sgd_learning_rate_at_the_epoch_milestones():
+    """The HMW authors' SGD (momentum, L2 weight decay) and MultiStepLR stepped per epoch, here per batch."""
+    model = nn.Linear(3, 2)
+    recipe = Recipe(optimizer="sgd", max_lr=0.02, momentum=0.9, weight_decay=5e-4, schedule="multistep",
+                    milestones=(2, 4), gamma=0.1)
+    optimizer, schedule = make_optimizer(model, recipe, total_steps=6 * 7, steps_per_epoch=7)
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.9 and optimizer.param_groups[0]["weight_decay"] == 5e-4
+    lrs = []
+    for _ in range(6 * 7):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    per_epoch = np.array(lrs).reshape(6, 7)
+    assert (per_epoch == per_epoch[:, :1]).all()  # constant within an epoch
+    assert per_epoch[:, 0] == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.0002, 0.0002])
+
+
 class Scaled(nn.Module):
     """One learnable scale; BCE pushes it up on all-positive targets, so every epoch has another weight."""
 

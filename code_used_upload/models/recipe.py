@@ -4,11 +4,15 @@ Registered with its backbone (`register_backbone(..., recipe=...)`), so the trai
 every departure from the default here and know no model by name. The default is the PTB-XL
 benchmark's (fastai 1.0.61 `fit_one_cycle`): AdamW with betas (0.95, 0.99) and weight decay 1e-2,
 one-cycle to `max_lr`, 50 epochs, the weights of the last epoch, 2.5 s windows at a 1.25 s stride
-with the maximum over windows.
+with the maximum over windows. The noisy-label runs (HMW) use the same type for their authors'
+recipe: SGD with momentum, a step schedule at epoch milestones, the epochs trained without the
+per-sample weights, and the training augmentation of images.
 """
 from dataclasses import asdict, dataclass
 
-SCHEDULES = ("one_cycle", "constant")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("one_cycle", "constant", "multistep")
+AUGMENTATIONS = (None, "crop_flip")
 CHECKPOINTS = ("last", "best_val_auc")
 AGGREGATIONS = ("max", "mean")
 
@@ -25,9 +29,17 @@ class Recipe:
     window_seconds: float = 2.5          # training crops and evaluation windows
     stride_seconds: float = 1.25         # between evaluation windows
     aggregate: str = "max"               # over a record's windows: max or mean
+    optimizer: str = "adamw"             # adamw (betas, decoupled weight decay) or sgd (momentum, L2 weight decay)
+    momentum: float = 0.9                # sgd's
+    milestones: tuple = ()               # multistep: the epochs at which the learning rate is multiplied by gamma
+    gamma: float = 0.1
+    unweighted_epochs: int = 0           # noisy labels: the first epochs train without the per-sample weights
+    augment: str = None                  # images: crop_flip (a random crop with zero padding, a horizontal flip)
 
     def __post_init__(self):
-        for field, value, choices in (("schedule", self.schedule, SCHEDULES),
+        for field, value, choices in (("optimizer", self.optimizer, OPTIMIZERS),
+                                      ("schedule", self.schedule, SCHEDULES),
+                                      ("augment", self.augment, AUGMENTATIONS),
                                       ("checkpoint", self.checkpoint, CHECKPOINTS),
                                       ("aggregate", self.aggregate, AGGREGATIONS)):
             if value not in choices:
@@ -45,4 +57,4 @@ class Recipe:
         return self.samples(self.stride_seconds, sampling_frequency)
 
     def to_dict(self):
-        return {**asdict(self), "betas": list(self.betas)}
+        return {**asdict(self), "betas": list(self.betas), "milestones": list(self.milestones)}

@@ -32,12 +32,25 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
-def make_optimizer(model, recipe, total_steps):
-    """AdamW with the recipe's betas and weight decay; OneCycleLR (fastai's fit_one_cycle) or a constant lr."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.max_lr, betas=tuple(recipe.betas),
-                                  weight_decay=recipe.weight_decay)
+def make_optimizer(model, recipe, total_steps, steps_per_epoch=1):
+    """The recipe's optimiser and its schedule, stepped after every batch.
+
+    AdamW with the recipe's betas and decoupled weight decay, or SGD with momentum and L2 weight decay
+    (torch's, as the HMW authors'); OneCycleLR (fastai's fit_one_cycle), a constant lr, or a step
+    schedule: the lr times `gamma` at each of the recipe's epoch milestones (the authors' MultiStepLR
+    stepped once per epoch, here expressed in batches of `steps_per_epoch`).
+    """
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=recipe.momentum,
+                                    weight_decay=recipe.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.max_lr, betas=tuple(recipe.betas),
+                                      weight_decay=recipe.weight_decay)
     if recipe.schedule == "one_cycle":
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.max_lr, total_steps=total_steps)
+    elif recipe.schedule == "multistep":
+        milestones = [milestone * steps_per_epoch for milestone in recipe.milestones]
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=recipe.gamma)
     else:
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     return optimizer, schedule
