@@ -5,6 +5,7 @@
     python code_used_upload/benchmark.py --models fcn_wang,fcn_wang_ldm --output benchmark.md
     python code_used_upload/benchmark.py --gpu-check     # a CUDA machine: -> gpu-check.md (see gpu_check.py)
     python code_used_upload/benchmark.py --memory        # peak memory of prepare and of one cell, 100 and 500 Hz
+    python code_used_upload/benchmark.py --hmw           # HMW on CIFAR-shaped data: step, epoch, a 250-epoch run
 
 Each comparison runs both sides in this process, on this machine, one after the other, so the ratios
 are meaningful even where the absolute times are not. Loading uses a synthetic PTB-XL (the release's
@@ -12,6 +13,7 @@ formats) written once into a temporary folder; its files are in the OS page cach
 """
 import argparse
 import hashlib
+import math
 import os
 import platform
 import random
@@ -32,14 +34,18 @@ import wfdb
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from code_used_upload.data.cifar import MEAN, STD
 from code_used_upload.data.ptbxl import load_database, load_signals
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.inference import predict_with_recipe
+from code_used_upload.evaluation.noisy_labels import test_accuracy
 from code_used_upload.models import available_models, build_model, model_recipe, split_model_name
+from code_used_upload.models.noisy import build_noisy_model, noisy_setup
 from code_used_upload.reports.tables import table_models
+from code_used_upload.training.augment import augment
 from code_used_upload.training.crops import random_crops
-from code_used_upload.training.device import configure_numerics, resolve_device
+from code_used_upload.training.device import configure_numerics, resolve_device, training_autocast
 from code_used_upload.training.loop import make_optimizer, training_step
 
 N_LABELS = 71  # task "all"
@@ -78,6 +84,7 @@ def load_like_reference(datafolder, database):
 CACHED_LOAD_SCRIPT = """
 import hashlib, sys, time
 import numpy as np
+from code_used_upload.data.cifar import MEAN, STD
 from code_used_upload.data.ptbxl import load_database, load_signals
 database = load_database(sys.argv[1])
 started = time.perf_counter()
@@ -216,6 +223,83 @@ def grid_hours(step_ms, windows_per_s, data_ms, batch_size):
             seconds += steps * (step_ms[name] + data_ms) / 1e3
             seconds += evaluations * eval_records * windows_per_record(name) / windows_per_s[name]
     return seconds / 3600
+
+
+# ---------------------------------------------------------------- noisy labels (HMW)
+
+CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
+
+
+def measure_noisy_epoch(method, device, precision="tf32", batch_size=128, warmup=3, steps=10, resident=4096,
+                        test_images=1024):
+    """One CIFAR-10 epoch of `method` (PreAct-ResNet18, the authors' recipe) on random uint8 images resident
+    on `device`, as the noisy-label loop runs it: milliseconds of a training step (crop, flip and normalise
+    on the device, forward, the method's loss, backward, SGD) and of the HMW head's training call alone,
+    the test set's evaluation in seconds, and the estimated seconds of an epoch and of the recipe's run."""
+    torch.manual_seed(0)
+    recipe = noisy_setup("cifar10").recipe
+    model = build_noisy_model("cifar10", method, 10, CIFAR_TRAIN, recipe.epochs, recipe, confidence_penalty=False)
+    model = model.to(device).train()
+    optimizer, schedule = make_optimizer(model, recipe, recipe.epochs * 1000, 1000)
+    generator = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (resident, 3, 32, 32), dtype=torch.uint8, device=device, generator=generator)
+    labels = torch.randint(0, 10, (resident,), device=device, generator=generator)
+    mean, std = MEAN["cifar10"], STD["cifar10"]
+
+    def step(number):
+        rows = torch.randint(0, resident, (batch_size,), device=device, generator=generator)
+        with training_autocast(device, precision):
+            logits, _, weights = model.training_outputs(augment(images, rows, mean, std, generator), labels[rows],
+                                                        rows, epoch=number % recipe.epochs)
+        loss = model.loss(logits, weights, labels[rows], epoch=recipe.unweighted_epochs)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+
+    for number in range(warmup):
+        step(number)
+    started = clock(device)
+    for number in range(steps):
+        step(number)
+    step_ms = (clock(device) - started) / steps * 1e3
+    head_ms = float("nan")
+    if model.weighted:
+        features = torch.randn(batch_size, model.backbone.out_features, device=device, generator=generator)
+        rows = torch.arange(batch_size, device=device)
+        started = clock(device)
+        for _ in range(steps):
+            model.head(features, labels[:batch_size], rows, 5)
+        head_ms = (clock(device) - started) / steps * 1e3
+    test = images[:min(resident, test_images)]
+    started = clock(device)
+    test_accuracy(model, test, labels[:len(test)].cpu().numpy(), mean, std)
+    test_s = (clock(device) - started) * CIFAR_TEST / len(test)
+    epoch_s = math.ceil(CIFAR_TRAIN / batch_size) * step_ms / 1e3 + test_s
+    return {"step_ms": step_ms, "head_ms": head_ms, "test_s": test_s, "epoch_s": epoch_s, "run_s": recipe.epochs * epoch_s}
+
+
+def run_hmw(args):
+    """--hmw: the noisy-label step, epoch and run estimate of cce and hmw+cce on this device, as a table."""
+    device = resolve_device(args.device)
+    configure_numerics("tf32", threads=torch.get_num_threads())
+    steps, warmup = (args.steps or 3, args.warmup or 1) if args.quick else (args.steps or 10, args.warmup or 3)
+    results = {method: measure_noisy_epoch(method, device, steps=steps, warmup=warmup) for method in ("cce", "hmw+cce")}
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
+    lines = [f"HMW on {name}, torch {torch.__version__}, {torch.get_num_threads()} threads: PreAct-ResNet18, CIFAR-10 "
+             f"shapes, batch 128, mean of {steps} steps", "",
+             "| method | training step | HMW head call | test set | epoch (estimated) | 250-epoch run (estimated) |",
+             "|---|---|---|---|---|---|"]
+    for method, r in results.items():
+        head = "-" if math.isnan(r["head_ms"]) else f"{r['head_ms']:.2f} ms"
+        lines.append(f"| {method} | {r['step_ms']:.1f} ms | {head} | {r['test_s']:.1f} s | {r['epoch_s']:.0f} s | "
+                     f"{r['run_s'] / 3600:.2f} h |")
+    ratio = results["hmw+cce"]["step_ms"] / results["cce"]["step_ms"]
+    table = "\n".join(lines + ["", f"hmw+cce step / cce step: {ratio:.2f}x (measured one after the other in this run)"]) + "\n"
+    print(table)
+    if args.output:
+        Path(args.output).write_text(table)
+    return {"results": results, "table": table}
 
 
 # ---------------------------------------------------------------- memory
@@ -422,6 +506,10 @@ def parse_args(argv):
                              "and the grid's wall time, in one markdown report (code_used_upload/gpu_check.py); "
                              "--models, --records, --batch-size, --steps, --warmup, --eval-records and --data-batches "
                              "size its table")
+    parser.add_argument("--hmw", action="store_true",
+                        help="instead of the table: HMW's training step (PreAct-ResNet18 and the HMW head, CIFAR-10 "
+                             "shapes, batch 128), its head's call, and the estimated epoch and 250-epoch run, beside "
+                             "the cce baseline; --steps, --warmup, --quick and --device size it")
     parser.add_argument("--memory", action="store_true",
                         help="instead of the table: peak resident memory and wall time of a cold and a warm "
                              "--prepare-only (6 tasks) and of one one-epoch CPU cell (fcn_wang, rhythm), at 100 and "
@@ -445,6 +533,8 @@ def main(argv=None):
         return gpu_check.main(args)
     if args.memory:
         return run_memory(args)
+    if args.hmw:
+        return run_hmw(args)
     random.seed(0)
     np.random.seed(0)
     results, rows, settings = run_benchmark(args)

@@ -12,6 +12,8 @@ measures, one part after another, and writes one markdown report:
 3. four cells packed on the GPU by Ray (`--gpus-per-cell 0.25`) against the same four one after
    another, both with `--deterministic`: the wall time of each and whether their results are identical;
 4. the estimated wall time of the whole grid (12 models x 6 tasks x 3 seeds x 50 epochs) on this GPU;
+5. HMW: the epoch time of hmw+cce (PreAct-ResNet18 on CIFAR-10 shapes, batch 128, augmentation on the
+   device) under each precision, beside cce, and the estimated time of a 250-epoch run;
 under a header naming the GPU, torch, CUDA and the check's wall time.
 
 A part that fails leaves its error in the report and the next part still runs; the report is rewritten
@@ -41,7 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 from code_used_upload import order_results_ptbxl1_upload as driver
-from code_used_upload.benchmark import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches,
+from code_used_upload.benchmark import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches, measure_noisy_epoch,
                                         measure_evaluation, measure_step, run_driver)
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS, TASKS
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
@@ -213,6 +215,22 @@ def part_grid_estimate(steps, data, seeds=GRID_SEEDS):
             "batch_size": steps["batch_size"], "hours_per_seed": per_seed, "hours": per_seed * seeds}
 
 
+def part_hmw(device, precisions=PRECISIONS, steps=20, warmup=5, batch_size=128, test_images=1024):
+    """Part 5: HMW's training step, test-set evaluation and estimated epoch and 250-epoch run, per precision
+    (benchmark.measure_noisy_epoch), hmw+cce beside its cce baseline."""
+    results, errors = {}, {}
+    for precision in precisions:
+        configure_numerics(precision, threads=default_threads())
+        for method in ("cce", "hmw+cce"):
+            try:
+                results.setdefault(method, {})[precision] = measure_noisy_epoch(
+                    method, device, precision, batch_size, warmup, steps, test_images=test_images)
+            except Exception:
+                errors[f"{method} at {precision}"] = traceback.format_exc().rstrip()
+    configure_numerics("tf32", threads=default_threads())
+    return {"results": results, "errors": errors, "steps": steps}
+
+
 # ---------------------------------------------------------------- running the parts
 
 def run_part(title, measure):
@@ -278,6 +296,7 @@ def main(args):
             ("packing", "part 3: Ray packing vs one after another", lambda: part_packing(
                 device, Path(scratch) / "packing")),
             ("grid", "part 4: the grid's wall time", lambda: part_grid_estimate(parts["steps"], parts["data"])),
+            ("hmw", "part 5: HMW's epoch per precision", lambda: part_hmw(device)),
         ]
         for key, title, measure in plan:
             parts[key] = run_part(title, measure)
@@ -390,10 +409,24 @@ def render_grid(result):
             f"**{result['hours']:.1f} h** ({result['hours_per_seed']:.2f} h per seed)."]
 
 
+def render_hmw(result):
+    lines = [f"PreAct-ResNet18 on CIFAR-10 shapes (random uint8 images resident on the GPU, crop and flip there), "
+             f"batch 128, mean of {result['steps']} steps; epoch = 391 steps + the 10,000 test images; run = 250 epochs "
+             "(the authors' recipe). The authors' script is estimated at 1.5-3 h a run.", "",
+             "| method | precision | training step | HMW head call | epoch | 250-epoch run |", "|---|---|---|---|---|---|"]
+    for method, by_precision in result["results"].items():
+        for precision, r in by_precision.items():
+            head = "-" if r["head_ms"] != r["head_ms"] else f"{r['head_ms']:.2f} ms"
+            lines.append(f"| {method} | {precision} | {r['step_ms']:.1f} ms | {head} | {r['epoch_s']:.1f} s | "
+                         f"{r['run_s'] / 60:.1f} min |")
+    return lines + errors_block(result["errors"])
+
+
 SECTIONS = [
     ("steps", "1. Training step per precision, and evaluation", render_steps),
     ("data", "1b. Data time per batch", render_data),
     ("training", "2. Short training per precision (test macro-AUC)", render_training),
     ("packing", "3. Cells packed on one GPU by Ray vs one after another", render_packing),
     ("grid", "4. Estimated wall time of the whole grid", render_grid),
+    ("hmw", "5. HMW: epoch and run time per precision", render_hmw),
 ]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from code_used_upload import order_results_ptbxl1_upload as driver
+from code_used_upload.configs.flags import constant_comments
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.evaluation.metrics import UndefinedLabelWarning
 from code_used_upload.experiments import cell as cell_module
@@ -125,8 +126,9 @@ def test_help_lists_the_choices_and_what_each_default_means(capsys):
     assert "(default: each model's recipe: 50, S4 100)" in text
     assert "(default: None)" not in text
     assert "(default: every core)" in text and "(default: start a local Ray)" in text
+    comments = constant_comments(driver.__file__)
     for name in driver.CONSTANTS:  # every flag says what it is, from the constant's comment
-        assert driver.constant_comments()[name] in text, name
+        assert comments[name] in text, name
 
 
 def test_a_folder_without_ptbxl_says_how_to_get_it(tmp_path, capsys):

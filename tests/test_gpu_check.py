@@ -30,8 +30,12 @@ def hand_made_parts():
                 "auc": {"fcn_wang": {"fp32": 0.9912, "tf32": 0.9910, "bf16": 0.8123}},
                 "train_loss": {"fcn_wang": {"fp32": 0.1, "tf32": 0.1, "bf16": 0.4}},
                 "seconds": {"fp32": 20.0, "tf32": 19.0, "bf16": 18.0}, "errors": {}}
+    hmw = {"steps": 20, "errors": {}, "results": {
+        "cce": {"tf32": {"step_ms": 10.0, "head_ms": float("nan"), "test_s": 1.0, "epoch_s": 4.91, "run_s": 1227.5}},
+        "hmw+cce": {"tf32": {"step_ms": 10.5, "head_ms": 0.4, "test_s": 1.0, "epoch_s": 5.1, "run_s": 1275.0}}}}
     return {"steps": steps, "data": {"records": 21837, "batch_size": 128, "batches": 50, "ours_ms": 0.25, "loader_ms": 5.0},
-            "training": training, "packing": {"error": "Traceback ...\nRuntimeError: the driver ran past 150 s"}}
+            "training": training, "packing": {"error": "Traceback ...\nRuntimeError: the driver ran past 150 s"},
+            "hmw": hmw}
 
 
 def table_row(report, first_cell):
@@ -51,7 +55,9 @@ def test_report_shows_ratios_failed_measurements_failed_parts_and_parts_not_run(
     assert "| fcn_wang | 0.9912 | 0.9910 | 0.8123 | 0.1000 | 0.1000 | 0.4000 |" in report
     packing = report.split("## 3.")[1].split("## 4.")[0]
     assert "**This part failed**" in packing and "the driver ran past 150 s" in packing
-    assert "Not run" in report.split("## 4.")[1]
+    assert "Not run" in report.split("## 4.")[1].split("## 5.")[0]
+    assert "| hmw+cce | tf32 | 10.5 ms | 0.40 ms | 5.1 s | 21.2 min |" in report
+    assert "| cce | tf32 | 10.0 ms | - | 4.9 s | 20.5 min |" in report
     assert "still running" in gpu_check.render_report({**HEADER, "complete": False}, hand_made_parts())
 
 
@@ -72,7 +78,7 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(gpu_check, "describe_machine", lambda device: {k: v for k, v in HEADER.items() if k != "wall_s"})
     for name, result in [("part_step_times", parts["steps"]), ("part_data_time", parts["data"]),
-                         ("part_packing", RuntimeError("Ray found no GPU"))]:
+                         ("part_packing", RuntimeError("Ray found no GPU")), ("part_hmw", parts["hmw"])]:
         monkeypatch.setattr(gpu_check, name, fake_part(getattr(gpu_check, name), result, calls))
     real_training = gpu_check.part_precision_training
 
@@ -86,7 +92,7 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
     status = benchmark.main(["--gpu-check", "--output", str(output), "--steps", "7"])
 
     assert status == 1
-    assert sorted(calls) == ["part_data_time", "part_packing", "part_precision_training", "part_step_times"]
+    assert sorted(calls) == ["part_data_time", "part_hmw", "part_packing", "part_precision_training", "part_step_times"]
     steps = calls["part_step_times"]
     assert steps["device"].type == "cuda" and steps["models"] == table_models()
     assert (steps["batch_size"], steps["warmup"], steps["steps"]) == (128, 5, 7)
@@ -115,6 +121,17 @@ def test_step_times_on_cpu_give_a_time_per_precision():
     assert list(result["step_ms"]["fcn_wang"]) == ["fp32", "tf32", "bf16"]
     assert all(math.isfinite(ms) and ms > 0 for ms in result["step_ms"]["fcn_wang"].values())
     assert result["windows_per_s"]["fcn_wang"] > 0
+
+
+def test_hmw_epoch_times_on_cpu_give_a_time_per_method_and_precision():
+    result = gpu_check.part_hmw(CPU, precisions=("fp32", "bf16"), steps=1, warmup=1, batch_size=4, test_images=4)
+    assert result["errors"] == {} and list(result["results"]) == ["cce", "hmw+cce"]
+    for method, by_precision in result["results"].items():
+        assert list(by_precision) == ["fp32", "bf16"]
+        for r in by_precision.values():  # an epoch: 50,000 / 4 steps and the 10,000 test images
+            assert r["epoch_s"] == pytest.approx(12_500 * r["step_ms"] / 1e3 + r["test_s"])
+            assert r["run_s"] == pytest.approx(250 * r["epoch_s"])
+            assert math.isnan(r["head_ms"]) == (method == "cce")
 
 
 def test_precision_training_on_cpu_gives_the_same_auc_at_every_precision(tmp_path):

@@ -14,11 +14,11 @@ network takes, and a quarter of float32's size for a set kept whole on the devic
 """
 import pickle
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from code_used_upload.data.images import ImageData
 from code_used_upload.errors import UserError
 
 try:
@@ -38,18 +38,6 @@ IMAGE_SHAPE = (3, 32, 32)
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-@dataclass(frozen=True)
-class CifarData:
-    """One CIFAR set: images (N, 3, 32, 32) uint8, labels (N,) int64, and the authors' normalisation."""
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    num_classes: int
-    mean: tuple
-    std: tuple
-
-
 def load_cifar(data_path, dataset, download=True):
     """Read `dataset` ("cifar10" or "cifar100") under `data_path`, downloading it first if its folder is missing."""
     if dataset not in FOLDERS:
@@ -61,7 +49,8 @@ def load_cifar(data_path, dataset, download=True):
         _download(data_path, dataset)
     train_images, train_labels = _read_split(folder, TRAIN_FILES[dataset], dataset)
     test_images, test_labels = _read_split(folder, TEST_FILES[dataset], dataset)
-    return CifarData(train_images, train_labels, test_images, test_labels, NUM_CLASSES[dataset], MEAN[dataset], STD[dataset])
+    return ImageData(dataset, train_images, train_labels, test_images, test_labels, NUM_CLASSES[dataset], MEAN[dataset],
+                     STD[dataset])
 
 
 def _torchvision_source(dataset):

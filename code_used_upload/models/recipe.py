@@ -33,6 +33,7 @@ class Recipe:
     momentum: float = 0.9                # sgd's
     milestones: tuple = ()               # multistep: the epochs at which the learning rate is multiplied by gamma
     gamma: float = 0.1
+    batch_size: int = 128                # noisy labels: the run's batch unless it sets one (the ECG runs always do)
     unweighted_epochs: int = 0           # noisy labels: the first epochs train without the per-sample weights
     augment: str = None                  # images: crop_flip (a random crop with zero padding, a horizontal flip)
 

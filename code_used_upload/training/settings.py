@@ -22,5 +22,8 @@ class RunSettings:
         """The settings one model's cells train with: its entry of `epochs_per_model`, if any, as `epochs`."""
         return replace(self, epochs=(self.epochs_per_model or {}).get(name, self.epochs), epochs_per_model=None)
 
+    def batch_for(self, recipe):
+        return self.batch_size if self.batch_size is not None else recipe.batch_size
+
     def epochs_for(self, recipe):
         return self.epochs if self.epochs is not None else recipe.epochs

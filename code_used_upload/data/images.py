@@ -1,0 +1,22 @@
+"""A labelled image set as the noisy-label runs take it: uint8 images and int64 labels, train and test.
+
+Kept whole on the training device as uint8 (a quarter of float32's size) and normalised a batch at a
+time where the batch is made (training/augment.py), with the mean and std its authors used.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images (N, channels, height, width) uint8, labels (N,) int64 in 0..num_classes-1, and the
+    per-channel mean and std (of values scaled to 0..1) that normalise them."""
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    num_classes: int
+    mean: tuple
+    std: tuple

@@ -1,0 +1,32 @@
+"""What a noisy-label run is judged by: clean test accuracy, and how well a per-sample score (HMW's
+weights, AUM) tells the clean training samples from the mislabelled ones."""
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from code_used_upload.training.augment import normalise
+
+
+@torch.no_grad()
+def test_accuracy(model, images, labels, mean, std, batch_size=1024):
+    """Top-1 accuracy (a fraction) of `model` on uint8 `images` on its device, normalised a batch at a time,
+    against the clean `labels`."""
+    model.eval()
+    predicted = torch.cat([model(normalise(images[start:start + batch_size], mean, std)).float().argmax(dim=1)
+                           for start in range(0, len(images), batch_size)])
+    return float((predicted.cpu() == torch.as_tensor(labels)).double().mean())
+
+
+def separation_auroc(scores, is_noisy):
+    """ROC AUC of `scores` (high = clean) at telling the clean samples from the mislabelled ones; NaN when
+    either group is empty (no noise) or a score is missing (NaN)."""
+    scores, is_noisy = np.asarray(scores, dtype=np.float64), np.asarray(is_noisy, dtype=bool)
+    if is_noisy.all() or not is_noisy.any() or not np.isfinite(scores).all():
+        return float("nan")
+    return float(roc_auc_score(~is_noisy, scores))
+
+
+def group_means(scores, is_noisy):
+    """(mean score of the clean samples, of the mislabelled ones); NaN for an empty group."""
+    scores, is_noisy = np.asarray(scores, dtype=np.float64), np.asarray(is_noisy, dtype=bool)
+    return tuple(float(scores[mask].mean()) if mask.any() else float("nan") for mask in (~is_noisy, is_noisy))

@@ -1,0 +1,130 @@
+"""Classifiers for learning with noisy labels: a backbone, the HMW head or a linear classifier, the method's loss.
+
+The methods, named as the HMW authors' trainer names them (`--method`):
+- `cce`, `sce`: the backbone's own linear classifier (with bias) and the unweighted cross-entropy or
+  symmetric cross-entropy (Wang et al., ICCV 2019) on its raw logits. The authors' code cannot run them
+  (its loss is defined only for a weighting head); here they are the baselines the weighting is judged by.
+- `hmw+cce`, `hmw+sce`: the HMW head (models/hmw.py): the loss on its normalised training logits, each
+  sample's loss times its integrated weight once the recipe's unweighted epochs are over, and the batch
+  mean of that product, not divided by the sum of the weights (as the authors).
+Under asymmetric noise every method adds the authors' penalty on confident predictions, the batch mean
+of sum_c p_c log p_c (a negative entropy), in every epoch. SCE is a CE + b RCE with the authors' (a, b)
+per data set and their clamps (p to 1e-7..1, the one-hot label to 1e-4..1, so RCE = -log(1e-4) (1 - p_y)
+up to the clamp of p).
+
+`NOISY_SETUPS` holds, per data set, what the authors fix: the backbone, the recipe and SCE's (a, b).
+"""
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import UserError
+from .hmw import HMWHead
+from .mlp import digits_mlp
+from .preact_resnet import preact_resnet18
+from .recipe import Recipe
+
+METHODS = ("cce", "sce", "hmw+cce", "hmw+sce")
+HMW_PREFIX = "hmw+"
+
+# the authors' CIFAR recipe: SGD 0.02, momentum 0.9, weight decay 5e-4 (the head's too), batch 128,
+# 250 epochs, the lr times 0.1 at epochs 125 and 200, the first 10 epochs unweighted, crop and flip
+CIFAR_RECIPE = Recipe(optimizer="sgd", max_lr=0.02, momentum=0.9, weight_decay=5e-4, schedule="multistep",
+                      milestones=(125, 200), gamma=0.1, epochs=250, unweighted_epochs=10, augment="crop_flip")
+# the demo's: an MLP on 8 x 8 digits, the authors' optimiser, 100 epochs, steps at 50 and 80, no augmentation,
+# batch 32 (1,257 images: 40 steps an epoch, enough for plain cross-entropy to memorise the noise, as it
+# does on CIFAR; at batch 128 it memorises less, and HMW's gain at 40% symmetric noise halves)
+DIGITS_RECIPE = replace(CIFAR_RECIPE, milestones=(50, 80), epochs=100, augment=None, batch_size=32)
+
+
+@dataclass(frozen=True)
+class NoisySetup:
+    backbone: callable   # () -> module mapping a batch of images to (B, out_features)
+    recipe: Recipe
+    sce: tuple           # SCE's (a, b)
+
+
+NOISY_SETUPS = {
+    "cifar10": NoisySetup(preact_resnet18, CIFAR_RECIPE, (0.1, 1.0)),
+    "cifar100": NoisySetup(preact_resnet18, replace(CIFAR_RECIPE, unweighted_epochs=30), (6.0, 0.1)),
+    "digits": NoisySetup(digits_mlp, DIGITS_RECIPE, (0.1, 1.0)),
+}
+
+
+def noisy_setup(dataset):
+    if dataset not in NOISY_SETUPS:
+        raise UserError(f"dataset {dataset!r}: use one of {', '.join(NOISY_SETUPS)}")
+    return NOISY_SETUPS[dataset]
+
+
+def check_method(method):
+    if method not in METHODS:
+        raise UserError(f"method {method!r}: use one of {', '.join(METHODS)}")
+    return method
+
+
+def symmetric_cross_entropy(logits, labels, a, b):
+    """Per-sample a CE + b RCE, as the authors' SCELoss (reduction none)."""
+    ce = F.cross_entropy(logits, labels, reduction="none")
+    probabilities = torch.softmax(logits, dim=1).clamp(min=1e-7, max=1.0)
+    one_hot = F.one_hot(labels, logits.shape[1]).float().clamp(min=1e-4, max=1.0)
+    rce = -(probabilities * torch.log(one_hot)).sum(dim=1)
+    return a * ce + b * rce
+
+
+def negative_entropy(logits):
+    """The batch mean of sum_c p_c log p_c: the authors' NegEntropy, added under asymmetric noise."""
+    probabilities = torch.softmax(logits, dim=1)
+    return (probabilities * probabilities.log()).sum(dim=1).mean()
+
+
+class NoisyLabelClassifier(nn.Module):
+    """backbone -> head; `model(images)` gives the raw logits (evaluation), `training_outputs` the training
+    logits, the raw logits and the per-sample weights (None without HMW), `loss` the method's loss."""
+
+    def __init__(self, backbone, num_classes, method, train_size, epochs, unweighted_epochs=0, sce=(0.1, 1.0),
+                 confidence_penalty=False, **hmw_options):
+        super().__init__()
+        self.backbone = backbone
+        self.weighted = check_method(method).startswith(HMW_PREFIX)
+        features = backbone.out_features
+        self.head = (HMWHead(features, num_classes, train_size, epochs, **hmw_options) if self.weighted
+                     else nn.Linear(features, num_classes))
+        self.criterion = method.removeprefix(HMW_PREFIX)
+        self.sce = tuple(sce)
+        self.unweighted_epochs = unweighted_epochs
+        self.confidence_penalty = confidence_penalty
+
+    def forward(self, images):
+        return self.head(self.backbone(images))
+
+    def training_outputs(self, images, labels, index, epoch):
+        """(logits the loss is taken on, raw logits z for the margins, weights (B,) or None)."""
+        features = self.backbone(images)
+        if not self.weighted:
+            logits = self.head(features)
+            return logits, logits, None
+        logits, weights = self.head(features, labels, index, epoch)
+        return logits, self.head(features), weights
+
+    def loss(self, logits, weights, labels, epoch):
+        """The batch mean of the per-sample loss, weighted after the unweighted epochs, plus the penalty."""
+        logits = logits.float()
+        if self.criterion == "sce":
+            per_sample = symmetric_cross_entropy(logits, labels, *self.sce)
+        else:
+            per_sample = F.cross_entropy(logits, labels, reduction="none")
+        if weights is not None and epoch >= self.unweighted_epochs:
+            per_sample = per_sample * weights
+        loss = per_sample.mean()
+        return loss + negative_entropy(logits) if self.confidence_penalty else loss
+
+
+def build_noisy_model(dataset, method, num_classes, train_size, epochs, recipe, confidence_penalty, **hmw_options):
+    """The data set's backbone with the method's head and loss; `epochs` is the run's length (HMW's schedule)."""
+    setup = noisy_setup(dataset)
+    return NoisyLabelClassifier(setup.backbone(), num_classes, method, train_size, epochs,
+                                unweighted_epochs=recipe.unweighted_epochs, sce=setup.sce,
+                                confidence_penalty=confidence_penalty, **hmw_options)

@@ -1,0 +1,139 @@
+"""Train HMW and its baselines under every noise setting of the HMW paper and write the table.
+
+    python code_used_upload/order_results_hmw.py                       # the paper's grid (GPUs: 250 epochs a run)
+    python code_used_upload/order_results_hmw.py --settings cifar10/sym0.5 --methods cce,hmw+cce --seeds 0
+    python code_used_upload/order_results_hmw.py --demo                # real digits, every setting, about 3 min on a CPU
+
+The constants below choose the experiment; each one is overridden by the flag of the same name in lower
+case. A setting is `<dataset>/<sym|asym><noise rate>`; each (setting, method, seed) is one run of the
+authors' `train_main.py` (the same as `train_hmw.py --check_loc <its folder>`), in
+`<outputfolder>/<dataset>/<setting>/models/<method>/seed<k>/`. Rerunning skips complete runs and
+resumes an interrupted one after its last finished epoch; `--report-only` rebuilds the table from them.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from code_used_upload.configs import flags
+from code_used_upload.errors import UserError
+from code_used_upload.training import settings as run_settings
+
+DATA_PATH = "data/"                # holds (or receives) cifar-10-batches-py/ and cifar-100-python/
+OUTPUTFOLDER = "outputs/hmw/"      # every run, and results.md/.csv/.png
+SETTINGS = [f"{dataset}/{noise}" for dataset in ("cifar10", "cifar100")  # the paper's columns
+            for noise in ("sym0.2", "sym0.5", "sym0.8", "sym0.9", "asym0.1", "asym0.3", "asym0.4")]
+METHODS = ["cce", "hmw+cce", "sce", "hmw+sce"]  # the table's rows: each baseline, then with HMW
+SEEDS = [0, 1, 2]                  # one run per (setting, method, seed); the seed also draws the noise
+EPOCHS: int = None                 # training epochs; a number overrides the recipe's
+BATCH_SIZE: int = None             # training batch; a number overrides the recipe's
+ALPHA_NMW = 100.0                  # HMW's alpha (the AUM term), the authors' --alpha_nmw
+BETA_NMW = 100.0                   # HMW's beta (the TKUM term), the authors' --beta_nmw
+TOP_RATE_NMW = 0.01                # HMW's top rate, k = max(int((C - 2) rate), 1), the authors' --top_rate_nmw
+IF_AUM = True                      # HMW's AUM term (off: TKUM only), the authors' --if_aum
+IF_ANNEAL = True                   # HMW's annealed integration over epochs, the authors' --if_anneal
+IF_SPHERICAL = True                # HMW's cosine distances, the authors' --if_spherical
+NORMALIZE_LOGITS = True            # HMW's loss on z/||z|| as the authors (off: raw logits, an ablation)
+DEVICE = "auto"                    # where runs train; auto: CUDA when present
+PRECISION = "tf32"                 # fp32: strict; tf32: float32, TF32 on CUDA; bf16: CUDA autocast
+DETERMINISTIC = False              # CUDA: deterministic algorithms, no cuDNN autotuning (slower)
+EXECUTOR = "local"                 # local: one run after another; ray: runs as Ray tasks
+RAY_ADDRESS: str = None            # a running Ray cluster to join ("auto"); None starts a local one
+GPUS_PER_CELL = 0.0                # Ray: GPUs per run; fractions pack runs on one GPU
+CPUS_PER_CELL: int = None          # CPU threads of a run under both executors (Ray reserves them)
+CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
+
+# --demo: scikit-learn's bundled digits (1,797 real 8 x 8 images), with and without HMW, three seeds, at the
+# noise settings where plain cross-entropy memorises the noise, and without noise (what HMW costs there)
+DEMO = dict(OUTPUTFOLDER="outputs/hmw-demo/", SETTINGS=["digits/sym0", "digits/sym0.4", "digits/sym0.6", "digits/asym0.4"],
+            METHODS=["cce", "hmw+cce"], DEVICE="cpu")
+CHOICES = dict(DEVICE=("auto", "cpu", "cuda", "cuda:N"), PRECISION=run_settings.PRECISIONS, EXECUTOR=("local", "ray"))
+NONE_MEANS = dict(EPOCHS="the recipe's: 250, digits 100", BATCH_SIZE="the recipe's: 128, digits 32",
+                  RAY_ADDRESS="start a local Ray", CPUS_PER_CELL="every core")
+
+
+def parse_args(argv=None):
+    """One flag per constant (configs/flags.py), the demo's values under --demo."""
+    argv = sys.argv[1:] if argv is None else argv
+    defaults = {name: globals()[name] for name in CONSTANTS}
+    if "--demo" in argv:
+        defaults.update(DEMO)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    flags.add_constant_flags(parser, __file__, defaults, globals().get("__annotations__", {}), CHOICES, NONE_MEANS)
+    parser.add_argument("--report-only", "--report_only", action="store_true",
+                        help="rebuild results.md/.csv/.png from the runs under OUTPUTFOLDER; no data, no training")
+    parser.add_argument("--demo", action="store_true",
+                        help="the digits, with and without HMW, at no noise, sym 0.4 and 0.6 and asym 0.4: a few minutes on a CPU")
+    return parser.parse_args(argv)
+
+
+def check(args):
+    from code_used_upload.experiments.noisy import parse_task
+    from code_used_upload.models.noisy import METHODS as KNOWN_METHODS
+
+    for name, values in (("settings", args.SETTINGS), ("methods", args.METHODS), ("seeds", args.SEEDS)):
+        if not values:
+            raise UserError(f"no {name} given")
+    for setting in args.SETTINGS:
+        parse_task(setting)
+    unknown = [method for method in args.METHODS if method not in KNOWN_METHODS]
+    if unknown:
+        raise UserError(f"unknown method {', '.join(unknown)}; use {', '.join(KNOWN_METHODS)}")
+    for name in ("EPOCHS", "BATCH_SIZE", "CPUS_PER_CELL"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UserError(f"--{name.lower()} {getattr(args, name)}: must be at least 1")
+    for name in ("EXECUTOR", "PRECISION"):
+        if getattr(args, name) not in CHOICES[name]:
+            raise UserError(f"--{name.lower()} {getattr(args, name)}: use one of {', '.join(CHOICES[name])}")
+
+
+def run(args):
+    """Check the input, run the grid, write the table; returns the failed runs."""
+    from code_used_upload.experiments.grid import Grid, run_grid_locally
+    from code_used_upload.experiments.noisy import HMWOptions, NoisyLabelExperiment
+    from code_used_upload.reports.noisy import collect_noisy_results, write_noisy_summary
+    from code_used_upload.training.device import default_threads, resolve_device
+
+    check(args)
+    if args.report_only:
+        if collect_noisy_results(args.OUTPUTFOLDER, args.METHODS, args.SETTINGS).empty:
+            raise UserError(f"no complete run of the requested methods and settings under {args.OUTPUTFOLDER}")
+        write_noisy_summary(args.OUTPUTFOLDER, args.METHODS, args.SETTINGS)
+        print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+        return []
+    resolve_device(args.DEVICE)
+    options = HMWOptions(alpha=args.ALPHA_NMW, beta=args.BETA_NMW, top_rate=args.TOP_RATE_NMW, if_aum=args.IF_AUM,
+                         if_anneal=args.IF_ANNEAL, if_spherical=args.IF_SPHERICAL, normalize_logits=args.NORMALIZE_LOGITS)
+    grid = Grid(NoisyLabelExperiment(args.DATA_PATH, args.OUTPUTFOLDER, options), args.SETTINGS, args.METHODS, args.SEEDS)
+    settings = run_settings.RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, device=args.DEVICE,
+                                        precision=args.PRECISION, deterministic=args.DETERMINISTIC,
+                                        threads=args.CPUS_PER_CELL or default_threads())
+    if args.EXECUTOR == "ray":
+        from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray
+        failed = run_grid_on_ray(grid, settings, RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL))
+    else:
+        failed = run_grid_locally(grid, settings)
+    print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+    return failed
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        failed = run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: complete runs and finished epochs are kept; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    for name, error in failed:
+        print(f"run {name} failed: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

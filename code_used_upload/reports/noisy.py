@@ -1,0 +1,111 @@
+"""The noisy-label runs' summary (results.md/.csv/.png under the experiment's folder) and a run's weight figure.
+
+Everything is read from the complete cells' `cell.json` (`<outputfolder>/<dataset>/<setting>/models/
+<method>/seed<k>/`), so the summary after every finished cell matches what is on disk. Tables: rows are
+the methods, columns the noise settings in the order asked for; a cell is the mean(std, ddof=0) over
+seeds, accuracies in percent as the HMW paper prints them, `-` where no seed finished. Three tables: the
+last epoch's clean test accuracy (the headline: the weighting acts late in training, when the baselines
+have memorised the noise), the best epoch's, and how well the final weights and AUM separate the
+mislabelled training samples from the clean ones (AUROC).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+CELL_FILE = "cell.json"
+COLUMNS = ["setting", "method", "seed", "last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc"]
+MISSING = "-"
+TABLES = [("last_acc", "Clean test accuracy (%) at the last epoch", 100.0),
+          ("best_acc", "Clean test accuracy (%) at the best epoch", 100.0),
+          ("weight_auroc", "AUROC of the final HMW weights at telling clean from mislabelled training samples", 1.0),
+          ("aum_auroc", "AUROC of AUM (the mean raw-logit margin over epochs, Pleiss et al. 2020), same runs", 1.0)]
+
+
+def collect_noisy_results(outputfolder, methods, settings):
+    """One row per complete cell of the requested methods and settings."""
+    rows = []
+    for setting in settings:
+        for method in methods:
+            for path in sorted((Path(outputfolder) / setting / "models" / method).glob(f"seed*/{CELL_FILE}")):
+                record = json.loads(path.read_text())
+                rows.append({"setting": setting, "method": method, "seed": record["seed"],
+                             **{key: record[key] for key in COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def format_cell(values, scale):
+    values = np.asarray(values, dtype=np.float64) * scale
+    if len(values) == 0 or np.isnan(values).all():
+        return MISSING
+    digits = 2 if scale == 100.0 else 3
+    return f"{np.nanmean(values):.{digits}f}({np.nanstd(values):.{digits}f})"
+
+
+def noisy_table(results, methods, settings, key, scale):
+    """methods x settings of mean(std) strings of `key` over seeds."""
+    return pd.DataFrame([[format_cell(results.loc[(results["method"] == m) & (results["setting"] == s), key], scale)
+                          for s in settings] for m in methods],
+                        index=pd.Index(methods, name="Method"), columns=settings)
+
+
+def _markdown(table):
+    lines = ["|" + "|".join([table.index.name, *table.columns]) + "|", "|" + "|".join([":---"] * (len(table.columns) + 1)) + "|"]
+    lines += ["|" + "|".join([name, *row]) + "|" for name, row in zip(table.index, table.values)]
+    return "\n".join(lines) + "\n"
+
+
+def write_noisy_summary(outputfolder, methods, settings, figure=True):
+    """results.md (the tables), results.csv (one row per cell) and, with `figure`, results.png."""
+    outputfolder = Path(outputfolder)
+    outputfolder.mkdir(parents=True, exist_ok=True)
+    results = collect_noisy_results(outputfolder, methods, settings)
+    seeds = sorted(results["seed"].unique().tolist())
+    parts = ["# Learning with noisy labels: HMW and its baselines", "",
+             f"Each cell: mean(std, ddof=0) over the seeds that finished ({', '.join(map(str, seeds)) or 'none yet'}); "
+             "`-`: none finished (AUROCs: no weights without HMW, or no mislabelled sample). "
+             "Settings: <dataset>/<sym|asym><noise rate>.", ""]
+    for key, title, scale in TABLES:
+        parts += [f"## {title}", "", _markdown(noisy_table(results, methods, settings, key, scale))]
+    (outputfolder / "results.md").write_text("\n".join(parts))
+    results.to_csv(outputfolder / "results.csv", index=False)
+    if figure:
+        plot_noisy_summary(results, methods, settings, outputfolder / "results.png")
+
+
+def plot_noisy_summary(results, methods, settings, path):
+    """Last-epoch accuracy per setting, a bar per method (mean, std over seeds as error bars)."""
+    figure = Figure(figsize=(max(6.0, 1.1 * len(settings) * max(1, len(methods)) / 2), 3.8), layout="constrained")
+    axes = figure.add_subplot()
+    x = np.arange(len(settings))
+    width = 0.8 / max(1, len(methods))
+    for offset, method in enumerate(methods):
+        values = [results.loc[(results["method"] == method) & (results["setting"] == s), "last_acc"] * 100 for s in settings]
+        means = [v.mean() if len(v) else np.nan for v in values]
+        stds = [v.std(ddof=0) if len(v) else 0.0 for v in values]
+        axes.bar(x + (offset - (len(methods) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=method)
+    axes.set_xticks(x, settings, rotation=30, ha="right", fontsize=8)
+    axes.set_ylabel("clean test accuracy (%), last epoch")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+
+
+def plot_weights(weights, aum, is_noisy, path, title=""):
+    """weights.png: the distributions of the final HMW weights (if any) and of AUM, clean vs mislabelled."""
+    panels = [("final HMW weight", weights), ("AUM (mean raw-logit margin)", aum)]
+    panels = [(label, np.asarray(values, dtype=np.float64)) for label, values in panels if np.isfinite(values).any()]
+    figure = Figure(figsize=(5 * len(panels), 3.4), layout="constrained")
+    figure.suptitle(title, fontsize=10)
+    for index, (label, values) in enumerate(panels):
+        axes = figure.add_subplot(1, len(panels), index + 1)
+        bins = np.linspace(np.nanmin(values), np.nanmax(values) + 1e-12, 41)
+        for mask, name, colour in ((~is_noisy, "clean", "tab:blue"), (is_noisy, "mislabelled", "tab:red")):
+            if mask.any():
+                axes.hist(values[mask], bins=bins, alpha=0.6, label=f"{name} ({mask.sum()})", color=colour)
+        axes.set_xlabel(label)
+        axes.set_ylabel("training samples")
+        axes.legend(fontsize=8)
+    figure.savefig(path, dpi=100, metadata={"Software": None})

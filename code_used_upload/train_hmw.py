@@ -1,0 +1,133 @@
+"""One noisy-label run with the HMW authors' command-line flags: their `train_main.py`, on CPU or CUDA.
+
+    python code_used_upload/train_hmw.py --if_aum 1 --if_anneal 1 --if_spherical 1 --seed 123 --dataset 'cifar10' \\
+        --num_class 10 --data_path './data/cifar10' --noise_mode 'sym' --num_epochs 250 --milestones '125/200' \\
+        --r 0.2 --method 'hmw+cce' --alpha_nmw 100 --beta_nmw 100 --top_rate_nmw 0.01 \\
+        --check_loc './checkpoint_cifar10_cce_final_sym_hmw/'
+    python code_used_upload/train_hmw.py --dataset digits --noise_mode sym --r 0.6 --method hmw+cce --seed 3 --check_loc DIR
+
+Every command of the authors' README runs as written. `--check_loc` is the folder that receives the run:
+`epochs.csv` (per epoch: clean test accuracy, training loss, the mean weight of the clean and of the
+mislabelled samples, the AUROC of the weights and of AUM at telling them apart), `cell.json` (last, best
+and last-10 accuracy as fractions, the final AUROCs, settings, provenance), `model.pt`, `noise.npz` (the
+noisy labels and their mask), `weights.npz` and `weights.png`. It appears only when the run is complete;
+an interrupted run resumes after its last finished epoch when started again with the same flags, and a
+complete one is not run again. `--dataset digits` runs scikit-learn's bundled digits with a small MLP and
+a recipe of its own (models/noisy.py), in seconds on a CPU; the authors' flags still override it.
+Departures from the authors' code are listed in the README (HMW section).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from code_used_upload.errors import UserError
+
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+
+
+def flag_bool(text):
+    """The authors' 0/1 switches (`--if_aum 1`), also true/false."""
+    value = str(text).strip().lower()
+    if value not in ("0", "1", "0.0", "1.0", "true", "false"):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1 or 0")
+    return value in ("1", "1.0", "true")
+
+
+def milestones(text):
+    """The authors' `--milestones '125/200'`."""
+    try:
+        return tuple(int(part) for part in text.split("/") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: epochs separated by /, e.g. 125/200") from None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    authors = parser.add_argument_group("the authors' flags (train_main.py)")
+    authors.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or digits (default: cifar10)")
+    authors.add_argument("--num_class", type=int, default=None, help="must match the dataset (default: its classes)")
+    authors.add_argument("--data_path", default="./data", help="the folder that holds (or receives) "
+                         "cifar-10-batches-py/ or cifar-100-python/ (default: ./data)")
+    authors.add_argument("--noise_mode", default="sym", help="sym or asym (default: sym)")
+    authors.add_argument("--r", type=float, default=0.2, help="noise rate in 0..1 (default: 0.2)")
+    authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce or hmw+sce (default: hmw+cce)")
+    authors.add_argument("--seed", type=int, default=123, help="draws the noise, the initialisation and the batches "
+                         "(default: 123, the authors')")
+    authors.add_argument("--num_epochs", type=int, default=None, help="epochs (default: the recipe's, 250; digits 100)")
+    authors.add_argument("--milestones", type=milestones, default=None,
+                         help="epochs at which the lr is multiplied by 0.1 (default: the recipe's, 125/200; digits 50/80)")
+    authors.add_argument("--batch_size", type=int, default=None, help="(default: the recipe's, 128; digits 32)")
+    authors.add_argument("--alpha_nmw", type=float, default=100.0, help="HMW's alpha, the AUM term (default: 100)")
+    authors.add_argument("--beta_nmw", type=float, default=100.0, help="HMW's beta, the TKUM term (default: 100)")
+    authors.add_argument("--top_rate_nmw", type=float, default=0.01, help="HMW's top rate: k = max(int((C-2) r), 1) "
+                         "(default: 0.01, k = 1)")
+    authors.add_argument("--if_aum", type=flag_bool, default=True, help="1: AUM and TKUM terms; 0: TKUM only (default: 1)")
+    authors.add_argument("--if_anneal", type=flag_bool, default=True, help="1: integrate the weights over epochs "
+                         "(default: 1)")
+    authors.add_argument("--if_spherical", type=flag_bool, default=True, help="1: cosine distances (default: 1)")
+    authors.add_argument("--check_loc", default=None, help="the folder that receives the run's files "
+                         "(default: outputs/hmw/runs/<dataset>_<mode><r>_<method>_seed<seed>)")
+    ours = parser.add_argument_group("this toolkit's flags")
+    ours.add_argument("--normalize_logits", type=flag_bool, default=True,
+                      help="1: the loss on z/||z|| as the authors; 0: on the raw logits, an ablation (default: 1)")
+    ours.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)")
+    ours.add_argument("--precision", default="tf32", help="fp32, tf32 or bf16 (default: tf32)")
+    ours.add_argument("--deterministic", type=flag_bool, default=False, help="CUDA: deterministic algorithms (default: 0)")
+    ours.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    return parser.parse_args(argv)
+
+
+def run(args):
+    """Check the flags, train (or resume) the run, return its summary."""
+    from code_used_upload.experiments.noisy import HMWOptions, load_images, parse_task, run_noisy_cell
+    from code_used_upload.experiments.folders import CELL_FILE, is_complete
+    from code_used_upload.models.noisy import check_method
+    from code_used_upload.training.device import default_threads, resolve_device
+    from code_used_upload.training.settings import PRECISIONS, RunSettings
+
+    setting = parse_task(f"{args.dataset}/{args.noise_mode}{args.r:g}")
+    check_method(args.method)
+    if args.num_class not in (None, DATASET_CLASSES[args.dataset]):
+        raise UserError(f"--num_class {args.num_class}: {args.dataset} has {DATASET_CLASSES[args.dataset]} classes")
+    if args.precision not in PRECISIONS:
+        raise UserError(f"--precision {args.precision}: use one of {', '.join(PRECISIONS)}")
+    for name in ("num_epochs", "batch_size", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UserError(f"--{name} {getattr(args, name)}: must be at least 1")
+    folder = Path(args.check_loc or f"outputs/hmw/runs/{args.dataset}_{args.noise_mode}{args.r:g}_{args.method}_seed{args.seed}")
+    if is_complete(folder):
+        print(f"{folder} holds a complete run; nothing to do (delete it to run again)")
+        return json.loads((folder / CELL_FILE).read_text())
+    resolve_device(args.device)
+    options = HMWOptions(alpha=args.alpha_nmw, beta=args.beta_nmw, top_rate=args.top_rate_nmw, if_aum=args.if_aum,
+                         if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
+    settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=args.device,
+                           precision=args.precision, deterministic=args.deterministic,
+                           threads=args.threads or default_threads())
+    data = load_images(args.dataset, args.data_path)
+    summary = run_noisy_cell(data, setting, args.method, args.seed, settings, options, folder, milestones=args.milestones)
+    print(f"{folder}: last accuracy {summary['last_acc']:.4f}, best {summary['best_acc']:.4f}, "
+          f"last-10 mean {summary['last10_acc']:.4f}; AUROC of the weights {summary['weight_auroc']:.3f}, "
+          f"of AUM {summary['aum_auroc']:.3f}")
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the finished epochs are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
