@@ -4,7 +4,8 @@
     python code_used_upload/predict.py --cell ... --top 3 --csv predictions.csv my/records/*.hea
 
 A record is a path as wfdb takes it (without .hea/.dat; a trailing .hea or .dat is dropped), of any
-length of at least one 2.5 s window, recorded at the cell's sampling frequency with the 12 standard
+length of at least one 2.5 s window (an ICBEB 2018 record of 6 s to 60 s as well as a 10 s PTB-XL
+one; a shorter record gets a message), recorded at the cell's sampling frequency with the 12 standard
 leads in PTB-XL's order (I, II, III, aVR, aVL, aVF, V1-V6; a record naming those leads in another
 order is reordered). It is standardised with the cell's scaler and cut into the evaluation's windows,
 aggregated over windows per label as its recipe says (the maximum for the paper's models, the mean
@@ -15,7 +16,6 @@ the exit code is then 1 (2 for a bad --cell).
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
@@ -27,6 +27,7 @@ import torch
 import wfdb
 
 from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE
+from code_used_upload.data.records import Records
 from code_used_upload.data.task import Standardiser
 from code_used_upload.models import build_model
 from code_used_upload.errors import UserError
@@ -98,7 +99,7 @@ def predict_files(cell_folder, records, device="cpu"):
     """(probabilities, errors): a DataFrame (record x label) of the records that could be classified,
     in the given order, and a list of (record, message) for those that could not.
 
-    Records of equal length go through the model together, as the evaluation's test fold does.
+    The records, whatever their lengths, go through the model together, as the evaluation's test fold does.
     """
     try:
         device = resolve_device(device)
@@ -114,13 +115,10 @@ def predict_files(cell_folder, records, device="cpu"):
             signals.append((str(record), read_signal(record, fs, window)))
         except UserError as error:
             errors.append((str(record), str(error)))
-    rows_by_length = defaultdict(list)
-    for row, (_, signal) in enumerate(signals):
-        rows_by_length[len(signal)].append(row)
-    probabilities = np.zeros((len(signals), len(settings["classes"])), dtype=np.float32)
-    for rows in rows_by_length.values():
-        probabilities[rows] = predict_records(model, np.stack([signals[row][1] for row in rows]), window, stride,
-                                              device, aggregate=aggregate, standardise=standardise)
+    probabilities = np.zeros((0, len(settings["classes"])), dtype=np.float32)
+    if signals:
+        probabilities = predict_records(model, Records.concatenate([signal for _, signal in signals]), window, stride,
+                                        device, aggregate=aggregate, standardise=standardise)
     index = pd.Index([record for record, _ in signals], name="record")
     return pd.DataFrame(probabilities, index=index, columns=settings["classes"]), errors
 

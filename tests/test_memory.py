@@ -15,9 +15,10 @@ from torch import nn
 from code_used_upload import benchmark
 from code_used_upload.configs.tasks import TASKS
 from code_used_upload.data import ptbxl
+from code_used_upload.data.records import Records, record_moments
 from code_used_upload.data.task import PTBXL, Fold, Standardiser, fit_scaler, prepare_task
 from code_used_upload.evaluation.inference import predict_records
-from code_used_upload.experiments.cell import to_device
+from code_used_upload.training.crops import to_device
 from code_used_upload.models import Recipe
 from code_used_upload.training.loop import train_model
 from code_used_upload.training.settings import RunSettings
@@ -56,7 +57,7 @@ def test_the_scaler_from_record_moments_equals_the_two_pass_scaler(offset, scale
     rng = np.random.default_rng(0)
     record_offsets = rng.normal(0, 5 * scale, (50, 1, 1))  # records differ in level, as ECG baselines do
     X = (offset + record_offsets + rng.normal(0, scale, (50, 700, 12))).astype(np.float32)
-    assert_scaler_equal_to_float64_rounding(fit_scaler(ptbxl.record_moments(X, records_per_chunk=7)), two_pass_scaler(X))
+    assert_scaler_equal_to_float64_rounding(fit_scaler(record_moments(X, samples_per_chunk=7 * 700)), two_pass_scaler(X))
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +86,10 @@ class NoSamples:
 
 def test_preparing_a_task_reads_no_sample_and_gives_the_two_pass_scaler(dataset, tmp_path):
     signals = np.asarray(dataset.signals)
-    dataset.signals = NoSamples(signals.shape)
+    dataset.records = Records(NoSamples((signals.size // 12, 12)), dataset.records.offsets)
     for task in TASKS:
         data = prepare_task(dataset, tmp_path, task)
-        assert all(fold.signals is dataset.signals for fold in (data.X_train, data.X_val, data.X_test))
+        assert all(fold.records is dataset.records for fold in (data.X_train, data.X_val, data.X_test))
         assert_scaler_equal_to_float64_rounding(data.scaler, two_pass_scaler(signals[data.X_train.rows]))
         assert [len(data.X_train), len(data.X_val), len(data.X_test)] == [len(data.y_train), len(data.y_val),
                                                                            len(data.y_test)]
@@ -137,9 +138,10 @@ class Recorder(nn.Module):
 
 def test_training_batches_equal_those_of_the_materialised_standardised_fold(dataset, tmp_path):
     data = prepare_task(dataset, tmp_path, "superdiagnostic", write=False)
-    resident = to_device(data.X_train, CPU)
-    assert resident.shape == (len(data.X_train), 12, 1000)
-    np.testing.assert_array_equal(resident.numpy(), np.asarray(dataset.signals)[data.X_train.rows].transpose(0, 2, 1))
+    resident = to_device(data.X_train, CPU, samples_per_chunk=64 * 1000)  # several chunks
+    assert (resident.length, resident.lead_stride, len(resident)) == (1000, len(data.X_train) * 1000, len(data.X_train))
+    np.testing.assert_array_equal(resident.values.view(12, -1).numpy(),  # lead by lead, the records along time
+                                  np.asarray(dataset.signals)[data.X_train.rows].transpose(2, 0, 1).reshape(12, -1))
 
     settings = RunSettings(epochs=2, batch_size=64, progress=False)
     ours, reference = Recorder(5), Recorder(5)
@@ -176,13 +178,14 @@ def resident_kib(path):
 
 def test_a_fold_is_read_from_the_memory_map_without_keeping_its_pages(dataset):
     rows = np.arange(0, len(dataset.signals), 3)
-    fold = Fold(dataset.signals, rows)
-    assert fold.shape == (len(rows), 1000, 12) and len(fold) == len(rows)
+    fold = Fold(dataset.records, rows)
+    assert len(fold) == len(rows) and (fold.lengths == 1000).all()
     expected = np.array(dataset.signals[rows[5:9]])  # a plain read: its pages stay mapped
     assert resident_kib(dataset.signals.filename) > 0
     block = fold[5:9]
-    np.testing.assert_array_equal(block, expected)
-    assert block.flags.writeable and block.dtype == np.float32
+    np.testing.assert_array_equal(block.flat.reshape(4, 1000, 12), expected)
+    np.testing.assert_array_equal(block.offsets, [0, 1000, 2000, 3000, 4000])
+    assert block.flat.flags.writeable and block.flat.dtype == np.float32
     assert resident_kib(dataset.signals.filename) == 0
 
 

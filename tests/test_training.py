@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from code_used_upload.evaluation.inference import predict_records, sliding_windows
+from code_used_upload.evaluation.inference import predict_records, record_windows
 from code_used_upload.errors import UserError
 from code_used_upload.models import Recipe, build_model
 from code_used_upload.training.device import configure_numerics, training_autocast
@@ -61,13 +61,14 @@ def test_random_crops_are_reproducible_from_the_generator_seed():
     assert torch.equal(first, second)
 
 
-def test_sliding_windows_give_seven_windows_of_ten_seconds():
-    """Records as stored, (records, time, leads); windows in the models' layout (leads, length)."""
+def test_windows_of_ten_seconds_are_seven():
+    """Records as stored, one after another along time (samples, leads); windows in the models' layout."""
     signals = ramp_signals(n_records=2)
-    windows = sliding_windows(signals.transpose(1, 2), 250, 125)
-    assert windows.shape == (2, 7, 12, 250)
+    flat = signals.transpose(1, 2).reshape(-1, 12)
+    windows = record_windows(flat, np.array([0, 1000, 2000]), np.array([7, 7]), 250, 125)
+    assert windows.shape == (14, 12, 250) and windows.is_contiguous()
     for k in range(7):
-        assert torch.equal(windows[1, k], signals[1, :, 125 * k:125 * k + 250])
+        assert torch.equal(windows[7 + k], signals[1, :, 125 * k:125 * k + 250])
 
 
 class WindowMean(nn.Module):

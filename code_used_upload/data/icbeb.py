@@ -8,6 +8,10 @@ and `strat_fold` come from the published table instead (`icbeb_split.csv`, shipp
 file), the labels from the challenge's `REFERENCE.csv`, checked against that table, and the signals
 are written as the benchmark writes them.
 
+`load_icbeb_records` then reads a converted folder's records at one rate, each of its own length, into
+a signal cache of their own (data/records.py: all samples in one flat array and the records' offsets),
+with PTB-XL's reader and cache (data/ptbxl.py).
+
 A full conversion (6,877 records) runs over worker processes. Each record is written in a work
 folder and renamed into place, and `icbeb_database.csv` is written last, atomically, as the mark of
 a complete conversion: an interrupted run leaves nothing that looks complete, a rerun keeps the
@@ -31,7 +35,8 @@ from scipy.io import loadmat
 from scipy.ndimage import zoom
 from tqdm import tqdm
 
-from code_used_upload.data.ptbxl import _write_atomically
+from code_used_upload.data.ptbxl import _write_atomically, cache_key, cached_arrays, read_records, record_length
+from code_used_upload.data.records import Records
 from code_used_upload.errors import UserError
 
 SPLIT = Path(__file__).with_name("icbeb_split.csv")
@@ -44,6 +49,9 @@ CLASSES = sorted(CHALLENGE_CODES.values())  # the task `all`: MultiLabelBinarize
 LABEL_COLUMNS = ["First_label", "Second_label", "Third_label"]
 LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 RATES = {500: 1.0, 100: 0.2}  # rate -> zoom factor applied to the challenge's 500 Hz samples
+# (dataset, what to do about a bad record): the end of a bad converted record's message
+SOURCE = ("ICBEB 2018", "delete the folder and run ./get_icbeb.sh again to convert the challenge's files afresh")
+CACHE_STEM = "icbeb_signals_{rate}hz"  # its signal cache's files, beside PTB-XL's in the same cache folder
 
 
 def _names(records, shown=10):
@@ -253,6 +261,28 @@ def icbeb_labels(database):
     Y = np.zeros((len(codes), len(CLASSES)), dtype=np.int64)
     Y[rows, columns] = 1
     return Y, list(CLASSES)
+
+
+def load_icbeb_records(folder, database, sampling_frequency, cache_dir, workers=None, progress=True):
+    """Every record of `database` (in its row order) at `sampling_frequency`, each of its own length, as
+    Records over the memory maps of their cache in `cache_dir`: `icbeb_signals_<rate>hz.npy` (all samples,
+    (total, 12) float32) and `..._offsets.npy`, read once (each record's length from its header first, so
+    the samples are read straight into one array) and reused while icbeb_database.csv, the rate and the
+    records are unchanged. Values equal `wfdb.rdsamp(...)[0].astype(np.float32)`."""
+    if sampling_frequency not in RATES:
+        raise UserError(f"sampling frequency {sampling_frequency} Hz: the ICBEB 2018 conversion has records at "
+                        f"{' and '.join(map(str, sorted(RATES)))} Hz.")
+    filenames = [f"records{sampling_frequency}/{ecg_id}" for ecg_id in database.index]
+
+    def read():
+        lengths = [record_length(Path(folder) / name, sampling_frequency, SOURCE) for name in filenames]
+        records = read_records(folder, filenames, sampling_frequency, lengths, workers or os.cpu_count() or 1,
+                               progress, SOURCE)
+        return {"": records.flat, "_offsets": records.offsets}
+
+    arrays = cached_arrays(cache_dir, CACHE_STEM.format(rate=sampling_frequency),
+                           cache_key(folder, filenames, sampling_frequency, DATABASE), read, suffixes=("", "_offsets"))
+    return Records(arrays[""], np.asarray(arrays["_offsets"]))
 
 
 def main(argv=None):

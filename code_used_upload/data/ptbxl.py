@@ -6,12 +6,14 @@ lead), so we parse them ourselves, read the `.dat` with `np.fromfile` over worke
 apply wfdb's own arithmetic; a record in any other shape goes through `wfdb.rdsamp` instead.
 Beside the cached signals lie every record's moments (its mean and centred sum of squares), so that
 a task's scaler is a sum over its records instead of a pass over every sample (data/task.py).
+The reader and the cache take records of any length (`read_records`, `cached_arrays`): ICBEB 2018's
+converted records (data/icbeb.py) are read and cached by the same code.
 """
 
 import ast
+import contextlib
 import hashlib
 import json
-import mmap
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -22,12 +24,16 @@ import pandas as pd
 import wfdb
 from tqdm import tqdm
 
+from code_used_upload.data.records import Records, offsets_of, record_moments
 from code_used_upload.errors import UserError
 
 SAMPLING_FREQUENCIES = (100, 500)
 RECORD_SECONDS = 10  # every PTB-XL record is 10 s long
 N_LEADS = 12
 WFDB_NAN = -32768  # format 16's digital value for a missing sample: wfdb turns it into NaN
+# (dataset, what to do about a bad record): the end of a bad record's message
+PTBXL_SOURCE = ("PTB-XL", "re-run ./get_ptbxl.sh to restore the data")
+CACHE_STEM = "signals_{rate}hz"  # the signal cache's files in the cache folder, at each rate
 
 # the gain field of a signal line, e.g. "1000.0(0)/mV": gain, baseline and units
 _GAIN_FIELD = re.compile(r"^(\d+(?:\.\d*)?)\((-?\d+)\)(?:/\S+)?$")
@@ -59,8 +65,22 @@ def load_statements(datafolder):
     return pd.read_csv(path, index_col=0)
 
 
-def _bad_record(path, problem):
-    return UserError(f"PTB-XL record {path} is {problem}: re-run ./get_ptbxl.sh to restore the data.")
+def _bad_record(path, problem, source):
+    dataset, remedy = source
+    return UserError(f"{dataset} record {path} is {problem}: {remedy}.")
+
+
+@contextlib.contextmanager
+def _naming_the_record(record_path, source):
+    """Any failure to read the record in the block becomes a UserError naming it (and saying what to do)."""
+    try:
+        yield
+    except UserError:
+        raise
+    except FileNotFoundError as error:
+        raise _bad_record(record_path, f"missing ({Path(error.filename or record_path).name} not found)", source)
+    except Exception as error:  # wfdb's many parse errors: all mean an unreadable record
+        raise _bad_record(record_path, f"unreadable ({type(error).__name__}: {error})", source)
 
 
 def _parse_fast_header(header_path, sampling_frequency):
@@ -86,7 +106,7 @@ def _parse_fast_header(header_path, sampling_frequency):
     return int(record[3]), np.array(gains), np.array(baselines, dtype=np.float64)
 
 
-def _read_fast(record_path, sampling_frequency):
+def _read_fast(record_path, sampling_frequency, source):
     """The record's physical signal as wfdb computes it, or None if its header is not the fixed shape."""
     parsed = _parse_fast_header(record_path.with_suffix(".hea"), sampling_frequency)
     if parsed is None:
@@ -94,7 +114,7 @@ def _read_fast(record_path, sampling_frequency):
     length, gains, baselines = parsed
     digital = np.fromfile(record_path.with_suffix(".dat"), dtype="<i2", count=length * N_LEADS)
     if digital.size != length * N_LEADS:
-        raise _bad_record(record_path, f"truncated ({digital.size} of {length * N_LEADS} samples)")
+        raise _bad_record(record_path, f"truncated ({digital.size} of {length * N_LEADS} samples)", source)
     digital = digital.reshape(length, N_LEADS)
     # wfdb's dac: float64 (digital - baseline) / gain, NaN for the missing-sample value
     physical = (digital.astype(np.float64) - baselines) / gains
@@ -102,60 +122,77 @@ def _read_fast(record_path, sampling_frequency):
     return physical.astype(np.float32)
 
 
-def _read_wfdb(record_path, sampling_frequency):
+def _read_wfdb(record_path, sampling_frequency, source):
     signal, fields = wfdb.rdsamp(str(record_path))
     if fields["fs"] != sampling_frequency or signal.shape[1] != N_LEADS:
-        raise _bad_record(record_path, f"at {fields['fs']} Hz with {signal.shape[1]} leads")
+        raise _bad_record(record_path, f"at {fields['fs']} Hz with {signal.shape[1]} leads", source)
     return signal.astype(np.float32)
 
 
-def read_record(record_path, sampling_frequency):
-    """One record (time, 12) float32: the fast reader, or wfdb for a header in another shape."""
+def read_record(record_path, sampling_frequency, length, source=PTBXL_SOURCE):
+    """One record of `length` samples, (length, 12) float32: the fast reader, or wfdb for a header in
+    another shape; a UserError naming the record (and saying what to do, `source`) if it cannot be read."""
     record_path = Path(record_path)
-    try:
-        signal = _read_fast(record_path, sampling_frequency)
+    with _naming_the_record(record_path, source):
+        signal = _read_fast(record_path, sampling_frequency, source)
         if signal is None:
-            signal = _read_wfdb(record_path, sampling_frequency)
-    except UserError:
-        raise
-    except FileNotFoundError as error:
-        raise _bad_record(record_path, f"missing ({Path(error.filename or record_path).name} not found)")
-    except Exception as error:  # wfdb's many parse errors: all mean an unreadable record
-        raise _bad_record(record_path, f"unreadable ({type(error).__name__}: {error})")
-    expected = (RECORD_SECONDS * sampling_frequency, N_LEADS)
-    if signal.shape != expected:
-        raise _bad_record(record_path, f"of shape {signal.shape}, not {expected}")
+            signal = _read_wfdb(record_path, sampling_frequency, source)
+    if signal.shape != (length, N_LEADS):
+        raise _bad_record(record_path, f"of shape {signal.shape}, not {(length, N_LEADS)}", source)
     return signal
 
 
-def _read_chunk(datafolder, filenames, sampling_frequency):
-    return np.stack([read_record(Path(datafolder) / name, sampling_frequency) for name in filenames])
+def record_length(record_path, sampling_frequency, source):
+    """A record's number of samples, from its header alone (wfdb's header reader for an unusual header)."""
+    record_path = Path(record_path)
+    with _naming_the_record(record_path, source):
+        parsed = _parse_fast_header(record_path.with_suffix(".hea"), sampling_frequency)
+        return parsed[0] if parsed is not None else wfdb.rdheader(str(record_path)).sig_len
 
 
-def _read_all(datafolder, filenames, sampling_frequency, workers, progress):
-    shape = (len(filenames), RECORD_SECONDS * sampling_frequency, N_LEADS)
-    signals = np.empty(shape, dtype=np.float32)
-    bar = tqdm(total=len(filenames), desc=f"reading PTB-XL at {sampling_frequency} Hz", unit="record", disable=not progress)
+def _read_chunk(datafolder, filenames, sampling_frequency, lengths, source):
+    return np.concatenate([read_record(Path(datafolder) / name, sampling_frequency, length, source)
+                           for name, length in zip(filenames, lengths)])
+
+
+def read_records(datafolder, filenames, sampling_frequency, lengths, workers, progress, source=PTBXL_SOURCE):
+    """The records `filenames` (of `lengths` samples each) as Records in RAM: one flat float32 array
+    filled a chunk of records at a time, over `workers` processes."""
+    offsets = offsets_of(lengths)
+    flat = np.empty((offsets[-1], N_LEADS), dtype=np.float32)
+    bar = tqdm(total=len(filenames), desc=f"reading {source[0]} at {sampling_frequency} Hz", unit="record",
+               disable=not progress)
     chunk = max(1, min(256, -(-len(filenames) // (4 * workers))))
     starts = range(0, len(filenames), chunk)
+
+    def job(start):
+        return datafolder, filenames[start:start + chunk], sampling_frequency, lengths[start:start + chunk], source
+
     if workers <= 1:
         for start in starts:
-            signals[start:start + chunk] = _read_chunk(datafolder, filenames[start:start + chunk], sampling_frequency)
+            flat[offsets[start]:offsets[min(start + chunk, len(filenames))]] = _read_chunk(*job(start))
             bar.update(len(filenames[start:start + chunk]))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {start: pool.submit(_read_chunk, datafolder, filenames[start:start + chunk], sampling_frequency) for start in starts}
+            futures = {start: pool.submit(_read_chunk, *job(start)) for start in starts}
             for start in starts:
                 block = futures.pop(start).result()  # popped: a block held after its copy would double the memory
-                signals[start:start + len(block)] = block
-                bar.update(len(block))
+                flat[offsets[start]:offsets[start] + len(block)] = block
+                bar.update(len(filenames[start:start + chunk]))
     bar.close()
-    return signals
+    return Records(flat, offsets)
 
 
-def _cache_key(datafolder, filenames, sampling_frequency):
+def _read_all(datafolder, filenames, sampling_frequency, workers, progress):
+    """PTB-XL's records, all 10 s long: (records, time, 12) float32."""
+    length = RECORD_SECONDS * sampling_frequency
+    records = read_records(datafolder, filenames, sampling_frequency, [length] * len(filenames), workers, progress)
+    return records.flat.reshape(len(filenames), length, N_LEADS)
+
+
+def cache_key(datafolder, filenames, sampling_frequency, database_file="ptbxl_database.csv"):
     """What the cached array depends on: the database file's content, the rate and the records."""
-    database = (Path(datafolder) / "ptbxl_database.csv").read_bytes()
+    database = (Path(datafolder) / database_file).read_bytes()
     return {
         "database_sha256": hashlib.sha256(database).hexdigest(),
         "sampling_frequency": sampling_frequency,
@@ -175,9 +212,23 @@ def _write_atomically(path, write):
     os.replace(temporary, path)
 
 
-def _cache_key_path(cache_dir, sampling_frequency):
-    """The JSON beside the cached signals that says what they were read from (`_cache_key`)."""
-    return Path(cache_dir) / f"signals_{sampling_frequency}hz.json"
+def cached_arrays(cache_dir, stem, key, read, suffixes=("",)):
+    """{suffix: array} of `read()`, kept in `cache_dir` as `<stem><suffix>.npy` beside `<stem>.json` (the
+    `key` they were read under) and reused while the key is unchanged; returned as read-only memory maps,
+    also right after they were written: the process then holds no copy of its own, only the files'
+    pages, which the OS shares and can drop."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key_path, paths = cache_dir / f"{stem}.json", {suffix: cache_dir / f"{stem}{suffix}.npy" for suffix in suffixes}
+    if not (key_path.is_file() and all(path.is_file() for path in paths.values())
+            and json.loads(key_path.read_text()) == key):
+        arrays = read()
+        key_path.unlink(missing_ok=True)  # a key may only ever sit beside the arrays it describes
+        for suffix, path in paths.items():
+            _write_atomically(path, lambda file: np.save(file, arrays[suffix]))
+        del arrays
+        _write_atomically(key_path, lambda file: file.write(json.dumps(key, indent=1).encode()))
+    return {suffix: np.load(path, mmap_mode="r") for suffix, path in paths.items()}
 
 
 def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, workers=None, progress=True):
@@ -185,67 +236,30 @@ def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, w
 
     Values equal `wfdb.rdsamp(...)[0].astype(np.float32)`. With `cache_dir` the array is kept there
     as .npy and reused while the database file, the rate and the record list are unchanged, and is
-    returned as a read-only memory map, also right after it was written: the process then holds
-    no copy of its own, only the file's pages, which the OS shares and can drop.
+    returned as a read-only memory map (`cached_arrays`).
     """
     if sampling_frequency not in SAMPLING_FREQUENCIES:
         raise UserError(f"sampling frequency {sampling_frequency} Hz is not one of PTB-XL's: {SAMPLING_FREQUENCIES}.")
     column = "filename_lr" if sampling_frequency == 100 else "filename_hr"
     filenames = list(database[column])
+    workers = workers or os.cpu_count() or 1
     if cache_dir is None:
-        return _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
-
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    array_path = cache_dir / f"signals_{sampling_frequency}hz.npy"
-    key_path = _cache_key_path(cache_dir, sampling_frequency)
-    key = _cache_key(datafolder, filenames, sampling_frequency)
-    if not (key_path.is_file() and array_path.is_file() and json.loads(key_path.read_text()) == key):
-        signals = _read_all(datafolder, filenames, sampling_frequency, workers or os.cpu_count() or 1, progress)
-        key_path.unlink(missing_ok=True)  # a key may only ever sit beside the array it describes
-        _write_atomically(array_path, lambda file: np.save(file, signals))
-        _write_atomically(key_path, lambda file: file.write(json.dumps(key, indent=1).encode()))
-    return np.load(array_path, mmap_mode="r")
+        return _read_all(datafolder, filenames, sampling_frequency, workers, progress)
+    key = cache_key(datafolder, filenames, sampling_frequency)
+    return cached_arrays(cache_dir, CACHE_STEM.format(rate=sampling_frequency), key,
+                         lambda: {"": _read_all(datafolder, filenames, sampling_frequency, workers, progress)})[""]
 
 
-def read_rows(signals, rows):
-    """`signals[rows]` as a new float32 array. Read from the cache's memory map, this process's mapping
-    of the file's pages is dropped right after (MADV_DONTNEED; the OS keeps the pages cached), so
-    that reading folds a chunk at a time never makes the whole file resident in the process."""
-    block = np.asarray(signals[rows], dtype=np.float32)
-    mapping = getattr(signals, "_mmap", None)  # np.memmap's own mmap object
-    if mapping is not None:
-        mapping.madvise(mmap.MADV_DONTNEED)
-    return block
-
-
-def record_moments(signals, records_per_chunk=256):
-    """(records, 3) float64: each record's number of values, mean and centred sum of squares.
-
-    One pass over chunks of records in float64 (a 500 Hz chunk is 120 MB), each record's squares
-    taken about its own mean, so no sum of squares loses the small variance to cancellation.
-    """
-    values_per_record = int(np.prod(signals.shape[1:]))
-    moments = np.empty((len(signals), 3))
-    moments[:, 0] = values_per_record
-    for start in range(0, len(signals), records_per_chunk):
-        chunk = np.asarray(signals[start:start + records_per_chunk], dtype=np.float64).reshape(-1, values_per_record)
-        means = chunk.mean(axis=1)
-        moments[start:start + len(chunk), 1] = means
-        moments[start:start + len(chunk), 2] = np.square(chunk - means[:, None]).sum(axis=1)
-    return moments
-
-
-def load_record_moments(signals, sampling_frequency, cache_dir):
-    """`record_moments(signals)` of the signals `load_signals(..., cache_dir=cache_dir)` returned, kept
-    beside them under the key it checked, so that they are computed once per cache (also for a cache
-    written before moments were kept)."""
-    path = Path(cache_dir) / f"signals_{sampling_frequency}hz_moments.npz"
-    key = _cache_key_path(cache_dir, sampling_frequency).read_text()
+def load_record_moments(records, cache_dir, stem):
+    """`record_moments(records)` of the records `cached_arrays(cache_dir, stem, ...)` returned, kept beside
+    them under the key it checked, so that they are computed once per cache (also for a cache written
+    before moments were kept)."""
+    path = Path(cache_dir) / f"{stem}_moments.npz"
+    key = (Path(cache_dir) / f"{stem}.json").read_text()
     if path.is_file():
         with np.load(path) as stored:
             if str(stored["key"]) == key:
                 return stored["moments"]
-    moments = record_moments(signals)
+    moments = record_moments(records)
     _write_atomically(path, lambda file: np.savez(file, key=np.array(key), moments=moments))
     return moments

@@ -44,8 +44,13 @@ def statement_signatures(statements):
     free = np.arange(1.5, 45.0, 0.2)
     free = free[np.all(np.abs(free[:, None] - np.array(list(CLASS_FREQUENCIES.values()))) > 1.0, axis=1)]
     frequencies = list(CLASS_FREQUENCIES.values()) + list(rng.choice(free, len(names) - len(CLASS_FREQUENCIES), replace=False))
-    patterns = rng.choice([-1.0, 1.0], (len(names), len(LEADS))) * rng.uniform(0.5, 1.0, (len(names), len(LEADS)))
+    patterns = lead_patterns(rng, len(names))
     return {name: (frequency, pattern) for name, frequency, pattern in zip(names, frequencies, patterns)}
+
+
+def lead_patterns(rng, n):
+    """(n, 12): a signature's weight on each lead, a sign and a size of 0.5 to 1."""
+    return rng.choice([-1.0, 1.0], (n, len(LEADS))) * rng.uniform(0.5, 1.0, (n, len(LEADS)))
 
 
 def _statement_pools(statements):
@@ -83,15 +88,16 @@ def _signature_names(statements):
     return names
 
 
-def _record_components(scp_codes, signature_names, signatures, rng):
+def record_components(scp_codes, signature_names, signatures, rng):
     """(frequency, lead pattern, amplitude, phase) of each signature the record's statements carry."""
     names = dict.fromkeys(name for code in scp_codes for name in signature_names[code])
     return [(*signatures[name], SIGNATURE_MV * rng.uniform(0.7, 1.3), rng.uniform(0, 2 * np.pi)) for name in names]
 
 
-def _waveform(components, heart_rate, lead_scale, sampling_frequency, noise_rng):
-    """Signatures + a beat train + baseline wander + white noise, in mV, shape (time, 12)."""
-    t = np.arange(SECONDS * sampling_frequency) / sampling_frequency
+def waveform(components, heart_rate, lead_scale, sampling_frequency, noise_rng, n_samples=None):
+    """Signatures + a beat train + baseline wander + white noise, in mV, shape (time, 12): 10 s unless
+    `n_samples` says otherwise."""
+    t = np.arange(n_samples or SECONDS * sampling_frequency) / sampling_frequency
     period = 60.0 / heart_rate
     beat_offset = (t + period / 2) % period - period / 2
     signal = np.exp(-0.5 * (beat_offset / 0.025) ** 2)[:, None] * lead_scale
@@ -178,13 +184,13 @@ def write_synthetic_ptbxl(folder, n_records=1000, seed=0, sampling_frequencies=(
     database.to_csv(folder / "ptbxl_database.csv", index=False)
 
     signature_names = _signature_names(statements)
-    components = [_record_components(codes, signature_names, signatures, rng) for codes in scp_codes]
+    components = [record_components(codes, signature_names, signatures, rng) for codes in scp_codes]
     heart_rates = rng.uniform(50, 100, n_records)
     lead_scales = rng.uniform(-0.5, 1.5, (n_records, len(LEADS)))
     for sampling_frequency in sampling_frequencies:
         noise_rng = np.random.default_rng([seed, sampling_frequency])
         column = "filename_lr" if sampling_frequency == 100 else "filename_hr"
         for i, name in enumerate(database[column]):
-            signal = _waveform(components[i], heart_rates[i], lead_scales[i], sampling_frequency, noise_rng)
+            signal = waveform(components[i], heart_rates[i], lead_scales[i], sampling_frequency, noise_rng)
             write_wfdb_record(folder / name, signal, sampling_frequency)
     return folder

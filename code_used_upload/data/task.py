@@ -1,4 +1,5 @@
-"""One label task of the benchmark: its data (labels, folds, standardisation) and its artefacts.
+"""One label task of the benchmark on PTB-XL or ICBEB 2018: its data (labels, folds, standardisation) and
+its artefacts.
 
 `prepare_task` writes `<outputfolder>/<exp>/data/` in the benchmark's layout (y_train/y_val/y_test
 .npy, classes.txt, scaler.json); every cell of the task then works from the returned `TaskData`.
@@ -6,9 +7,9 @@ The experiment's test bootstrap ids and its `naive` row are evaluation's work, a
 `experiments/prepare.py`.
 
 A task's folds are never copied: each is its rows of the signal cache's memory map, which all tasks
-share. The scaler (one mean, one standard deviation) comes from the cached per-record moments, and
-the `Standardiser` applies it where a batch or an evaluation chunk is made, so preparing a task
-costs a pass over its records' moments, not over its samples.
+share, records of any length (data/records.py). The scaler (one mean, one standard deviation) comes
+from the cached per-record moments, and the `Standardiser` applies it where a batch or an evaluation
+chunk is made, so preparing a task costs a pass over its records' moments, not over its samples.
 """
 import json
 from dataclasses import dataclass
@@ -16,28 +17,35 @@ from pathlib import Path
 
 import numpy as np
 
-from code_used_upload.configs.tasks import TASK_EXPERIMENTS
+from code_used_upload.configs.tasks import DATASET_EXPERIMENTS
+from code_used_upload.data import icbeb, ptbxl
+from code_used_upload.data.icbeb import icbeb_labels, load_icbeb_database, load_icbeb_records
 from code_used_upload.data.labels import split_folds, task_labels
-from code_used_upload.data.ptbxl import load_database, load_record_moments, load_signals, load_statements, read_rows
+from code_used_upload.data.ptbxl import load_database, load_record_moments, load_signals, load_statements
+from code_used_upload.data.records import Records
 
 
 @dataclass(frozen=True, eq=False)
 class Fold:
-    """Some records of the signals (records, time, leads), read a slice of rows at a time: an array
-    as far as `len`, `shape` and slicing go, but the host never holds the whole fold."""
-    signals: np.ndarray  # every record, usually the cache's memory map
-    rows: np.ndarray     # this fold's indices into `signals`, ascending
-
-    @property
-    def shape(self):
-        return (len(self.rows), *self.signals.shape[1:])
+    """Some of the records, read a slice of rows at a time: Records as far as `len`, `lengths` and slicing
+    go, but the host never holds the whole fold."""
+    records: Records  # every record, usually over the cache's memory map
+    rows: np.ndarray  # this fold's indices into `records`, ascending
 
     def __len__(self):
         return len(self.rows)
 
+    @property
+    def lengths(self):
+        return self.records.lengths[self.rows]
+
+    @property
+    def n_leads(self):
+        return self.records.n_leads
+
     def __getitem__(self, index):
-        """The records `rows[index]` (a slice) as a new float32 array (records, time, leads)."""
-        return read_rows(self.signals, self.rows[index])
+        """The records `rows[index]` (a slice) as new Records in RAM (float32)."""
+        return self.records.take(self.rows[index])
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class TaskData:
     y_val: np.ndarray
     X_test: Fold
     y_test: np.ndarray
+    challenge: bool = False           # also the challenge's F_beta and G_beta, thresholds fitted on training (ICBEB)
     bootstrap_ids: np.ndarray = None  # the experiment's test resamples, (resamples, test records)
 
     @property
@@ -77,7 +86,9 @@ class TaskData:
 
 class PTBXL:
     """PTB-XL read once (database, statements, signals from the cache and each record's moments) and
-    shared by all tasks."""
+    shared by all its tasks."""
+    name = "ptbxl"
+    challenge = False  # the benchmark scores PTB-XL by macro-AUC alone
 
     def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True):
         self.datafolder = str(datafolder)
@@ -86,7 +97,35 @@ class PTBXL:
         self.sampling_frequency = sampling_frequency
         cache_dir = Path(outputfolder) / "cache"
         self.signals = load_signals(datafolder, self.database, sampling_frequency, cache_dir=cache_dir, progress=progress)
-        self.moments = load_record_moments(self.signals, sampling_frequency, cache_dir)
+        self.records = Records.of_array(self.signals)
+        self.moments = load_record_moments(self.records, cache_dir, ptbxl.CACHE_STEM.format(rate=sampling_frequency))
+
+    def task_labels(self, task):
+        """(keep, Y, classes): `data.labels.task_labels` of the task."""
+        return task_labels(self.database, self.statements, task)
+
+
+class ICBEB:
+    """ICBEB 2018 in the benchmark's layout (data/icbeb.py) read once: its database, its records of 6 s to
+    60 s from their own cache and each record's moments. The benchmark runs one task on it, `all`, and
+    scores it with the challenge's metrics beside macro-AUC."""
+    name = "icbeb"
+    challenge = True
+
+    def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True):
+        self.database = load_icbeb_database(datafolder)
+        self.sampling_frequency = sampling_frequency
+        cache_dir = Path(outputfolder) / "cache"
+        self.records = load_icbeb_records(datafolder, self.database, sampling_frequency, cache_dir, progress=progress)
+        self.moments = load_record_moments(self.records, cache_dir, icbeb.CACHE_STEM.format(rate=sampling_frequency))
+
+    def task_labels(self, task):
+        """(keep, Y, classes) of the task `all`: every record, its nine labels (`icbeb_labels`)."""
+        Y, classes = icbeb_labels(self.database)
+        return np.ones(len(Y), dtype=bool), Y, classes
+
+
+DATASETS = {dataset.name: dataset for dataset in (PTBXL, ICBEB)}
 
 
 def fit_scaler(moments):
@@ -106,16 +145,17 @@ def fit_scaler(moments):
 
 
 def prepare_task(dataset, outputfolder, task, write=True):
-    """Labels, folds and scaler of `task`; with `write`, its artefacts under `<outputfolder>/<exp>/`."""
-    folder = Path(outputfolder) / TASK_EXPERIMENTS[task]
-    keep, Y, classes = task_labels(dataset.database, dataset.statements, task)
+    """Labels, folds and scaler of `task` of `dataset` (PTBXL or ICBEB); with `write`, its artefacts under
+    `<outputfolder>/<exp>/`."""
+    folder = Path(outputfolder) / DATASET_EXPERIMENTS[dataset.name][task]
+    keep, Y, classes = dataset.task_labels(task)
     train, val, test = split_folds(dataset.database["strat_fold"].to_numpy()[keep])
     rows = np.flatnonzero(keep)
     scaler = fit_scaler(dataset.moments[rows[train]])
     data = TaskData(task, folder, list(classes), scaler, dataset.sampling_frequency,
-                    Fold(dataset.signals, rows[train]), Y[train],
-                    Fold(dataset.signals, rows[val]), Y[val],
-                    Fold(dataset.signals, rows[test]), Y[test])
+                    Fold(dataset.records, rows[train]), Y[train],
+                    Fold(dataset.records, rows[val]), Y[val],
+                    Fold(dataset.records, rows[test]), Y[test], challenge=dataset.challenge)
     if write:
         write_task_artefacts(data)
     return data

@@ -149,20 +149,25 @@ def evaluate(y_true, y_pred, bootstrap_ids=None, n_bootstrap=100, seed=0):
     }
 
 
-def write_te_results(path, result):
-    """The benchmark's te_results.csv: index point/mean/lower/upper, one column macro_auc."""
-    frame = pd.DataFrame({"macro_auc": [result[key] for key in TE_RESULTS_INDEX]}, index=TE_RESULTS_INDEX)
+def write_te_results(path, result, challenge=None):
+    """The benchmark's te_results.csv: index point/mean/lower/upper, one column macro_auc; with the
+    challenge's scores (`evaluate_challenge`'s dict; ICBEB 2018), the columns F_beta_macro and
+    G_beta_macro before it, in the benchmark's order."""
+    columns = {**(challenge or {}), "macro_auc": result}
+    frame = pd.DataFrame({name: [values[key] for key in TE_RESULTS_INDEX] for name, values in columns.items()},
+                         index=TE_RESULTS_INDEX)
     frame.to_csv(path)
 
 
-def read_te_results(path):
-    """{point, mean, lower, upper} from a te_results.csv written by the benchmark or by this code."""
+def read_te_results(path, metric="macro_auc"):
+    """{point, mean, lower, upper} of the column `metric` (macro_auc, or F_beta_macro / G_beta_macro of an
+    ICBEB cell) of a te_results.csv written by the benchmark or by this code."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist; run the cell's evaluation first")
-    column = pd.read_csv(path, index_col=0).get("macro_auc")
+    column = pd.read_csv(path, index_col=0).get(metric)
     if column is None or not set(TE_RESULTS_INDEX) <= set(column.index):
-        raise UserError(f"{path} is not a te_results.csv (needs rows {TE_RESULTS_INDEX}, column macro_auc)")
+        raise UserError(f"{path} is not a te_results.csv with {metric} (needs rows {TE_RESULTS_INDEX}, column {metric})")
     return {key: float(column[key]) for key in TE_RESULTS_INDEX}
 
 
@@ -182,6 +187,7 @@ def per_label_auc(y_true, y_pred, classes):
 # benchmark fits one threshold per class on the training predictions, binarises the test predictions
 # with them and scores F_beta=2 and G_beta=2 per class, each record weighted 1/(its number of labels).
 CHALLENGE_THRESHOLDS = np.linspace(0, 1, 100)  # the benchmark's grid: steps of 1/99, not 0.01
+CHALLENGE_METRICS = ("F_beta_macro", "G_beta_macro")  # their columns in te_results.csv, before macro_auc
 
 
 def _check_challenge_labels(y_true, y_pred_binary):
@@ -287,3 +293,11 @@ def evaluate_challenge(y_true, y_pred_binary, bootstrap_ids):
                "lower": float(np.quantile(values, 0.05)), "upper": float(np.quantile(values, 0.95))}
         for name, values in resampled.items()
     }
+
+
+def evaluate_with_thresholds(y_train, y_train_pred, y_test, y_test_pred, bootstrap_ids):
+    """(evaluate_challenge's scores, the thresholds): the benchmark's evaluation of `exp_ICBEB` beside
+    macro-AUC, per-class thresholds that maximise G_beta=2 on the training predictions, the test
+    predictions binarised with them, scored on all test records and on the resamples `bootstrap_ids`."""
+    thresholds = find_optimal_cutoff_thresholds_for_Gbeta(y_train, y_train_pred)
+    return evaluate_challenge(y_test, apply_thresholds(y_test_pred, thresholds), bootstrap_ids), thresholds

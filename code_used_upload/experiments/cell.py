@@ -1,5 +1,9 @@
 """One ECG cell of the grid: a (task, model, seed) trained, evaluated and written atomically into
 `<outputfolder>/<exp>/models/<model>/seed<k>/` (experiments/folders.py).
+
+A task scored with the challenge's metrics (ICBEB 2018, as the benchmark's `exp_ICBEB`) also has its
+training records predicted (`y_train_pred.npy`), per-class thresholds fitted on them, and the test
+predictions binarised with them for F_beta and G_beta beside macro-AUC in `te_results.csv`.
 """
 import json
 import time
@@ -9,26 +13,14 @@ import numpy as np
 import torch
 
 from code_used_upload.evaluation.inference import predict_with_recipe
-from code_used_upload.evaluation.metrics import (evaluate, macro_auc, per_label_auc, undefined_labels_said_elsewhere,
-                                                 write_te_results)
+from code_used_upload.evaluation.metrics import (evaluate, evaluate_with_thresholds, macro_auc, per_label_auc,
+                                                 undefined_labels_said_elsewhere, write_te_results)
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.reports.figures import plot_training
 from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, provenance
+from code_used_upload.training.crops import to_device
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything, train_model
-
-
-def to_device(fold, device, records_per_chunk=256):
-    """A fold's raw signals (records, time, leads) as one resident tensor on `device` in the layout the
-    crops are cut from, (records, leads, time): transposed a chunk of records at a time on its way
-    there, so the host holds no copy of the fold beside the memory map (on a CPU the tensor is the
-    one copy)."""
-    n_records, n_time, n_leads = fold.shape
-    resident = torch.empty((n_records, n_leads, n_time), dtype=torch.float32, device=device)
-    for start in range(0, n_records, records_per_chunk):
-        chunk = torch.from_numpy(fold[start:start + records_per_chunk])
-        resident[start:start + len(chunk)] = chunk.transpose(1, 2)
-    return resident
 
 
 def run_cell(data, model_name, seed, settings):
@@ -66,11 +58,18 @@ def _train_and_write(data, model_name, seed, settings, work):
     y_val_pred = predict(trained, data.X_val)
     y_test_pred = predict(trained, data.X_test)
     result = evaluate(data.y_test, y_test_pred, bootstrap_ids=data.bootstrap_ids)
+    challenge = {}
+    if data.challenge:
+        y_train_pred = predict(trained, data.X_train)
+        scores, thresholds = evaluate_with_thresholds(data.y_train, y_train_pred, data.y_test, y_test_pred,
+                                                      data.bootstrap_ids)
+        np.save(work / "y_train_pred.npy", y_train_pred)
+        challenge = {"test_challenge": scores, "thresholds": thresholds.tolist()}
 
     (work / "results").mkdir()
     np.save(work / "y_val_pred.npy", y_val_pred)
     np.save(work / "y_test_pred.npy", y_test_pred)
-    write_te_results(work / "results" / "te_results.csv", result)
+    write_te_results(work / "results" / "te_results.csv", result, challenge.get("test_challenge"))
     per_label_auc(data.y_test, y_test_pred, data.classes).to_csv(work / "results" / "per_label_auc.csv", index=False)
     torch.save(model.state_dict(), work / WEIGHTS_FILE)
     plot_training(history, work / "training.png")
@@ -80,7 +79,7 @@ def _train_and_write(data, model_name, seed, settings, work):
         "sampling_frequency": fs, "crop": recipe.window(fs), "stride": recipe.stride(fs),
         "classes": data.classes, "scaler": data.scaler,
         "train_loss": history["train_loss"], "val_auc": history["val_auc"], "kept_epoch": history["kept_epoch"],
-        "test_macro_auc": result, "wall_time_s": round(time.time() - started, 3),
+        "test_macro_auc": result, **challenge, "wall_time_s": round(time.time() - started, 3),
     }
     (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    return result
+    return {**result, **challenge.get("test_challenge", {})}

@@ -11,7 +11,8 @@ import numpy as np
 
 from code_used_upload.data.task import prepare_task
 from code_used_upload.evaluation.metrics import (UndefinedLabelWarning, draw_bootstrap_ids, evaluate,
-                                                 undefined_labels, undefined_labels_said_elsewhere, write_te_results)
+                                                 evaluate_with_thresholds, undefined_labels,
+                                                 undefined_labels_said_elsewhere, write_te_results)
 
 BOOTSTRAP_FILE = "test_bootstrap_ids.npy"
 
@@ -48,10 +49,16 @@ def say_undefined_labels(data):
 
 
 def write_naive_row(data):
-    """The benchmark's `naive` model: training prevalence as the prediction for every test record."""
+    """The benchmark's `naive` model: training prevalence as the prediction for every test record (and,
+    where the task has the challenge's metrics, for every training record, to fit its thresholds on)."""
     naive_dir = data.folder / "models" / "naive"
     (naive_dir / "results").mkdir(parents=True, exist_ok=True)
     prevalence = data.y_train.mean(axis=0, dtype=np.float64).astype(np.float32)
     prediction = np.tile(prevalence, (len(data.y_test), 1))
     np.save(naive_dir / "y_test_pred.npy", prediction)
-    write_te_results(naive_dir / "results" / "te_results.csv", evaluate(data.y_test, prediction, data.bootstrap_ids))
+    challenge = None
+    if data.challenge:
+        challenge, _ = evaluate_with_thresholds(data.y_train, np.tile(prevalence, (len(data.y_train), 1)),
+                                                data.y_test, prediction, data.bootstrap_ids)
+    write_te_results(naive_dir / "results" / "te_results.csv", evaluate(data.y_test, prediction, data.bootstrap_ids),
+                     challenge)

@@ -1,15 +1,16 @@
 """The paired effect of LDM per task and backbone, with the paper's claim beside it, from the cell folders.
 
-`write_ldm_effect(outputfolder, models, tasks)` reads only what the grid leaves on disk (complete
-cells' `y_test_pred.npy`, the experiment's `data/` and `test_bootstrap_ids.npy`; no PTB-XL data)
-and writes:
+`write_ldm_effect(outputfolder, models, tasks, dataset)` reads only what the grid leaves on disk
+(complete cells' `y_test_pred.npy`, the experiment's `data/` and `test_bootstrap_ids.npy`; no PTB-XL
+or ICBEB data) and writes, for the requested tasks of the run's dataset and every task of the other
+dataset (tables.covered_experiments; ICBEB 2018's one task is named `ICBEB 2018`):
 - `<outputfolder>/ldm_effect.csv`: one row per (task, backbone) with both `<b>` and `<b>_ldm`
   complete for at least one common seed; columns task, backbone, seeds (the common seeds,
   space-separated, e.g. `0 1 2`), delta, delta_std, lower, upper, p_not_better, verdict,
   paper_delta (empty where the paper has no value); the statistics are `evaluation.paired`'s;
 - `<outputfolder>/ldm_effect.md`: the same as a readable table, what it means, the seeds left out;
 - `<outputfolder>/ldm_effect.png`: a forest plot, a panel per task and a row per backbone;
-- per requested task whose experiment folder exists, `<exp>/ldm_per_label.csv` (label,
+- per covered task whose experiment folder exists, `<exp>/ldm_per_label.csv` (label,
   train_positives, backbone, baseline_auc, ldm_auc, delta; AUCs averaged over the common seeds)
   and `<exp>/ldm_per_label.png` (delta against training prevalence).
 A seed finished by only one model of a pair cannot be paired, so it is left out, listed in the
@@ -23,11 +24,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from code_used_upload.configs.tasks import TASK_COLUMNS, TASK_EXPERIMENTS, TASKS
+from code_used_upload.configs.tasks import DATASET_EXPERIMENTS, TASK_COLUMNS
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.paired import paired_delta
 from code_used_upload.models import model_row, split_model_name
-from code_used_upload.reports.tables import SEED_FOLDER, _parse_cell, in_order, read_paper_results, table_models
+from code_used_upload.reports.tables import (SEED_FOLDER, _parse_cell, covered_experiments, experiment_label,
+                                             in_order, read_paper_results, table_models)
 
 EFFECT_COLUMNS = ["task", "backbone", "seeds", "delta", "delta_std", "lower", "upper", "p_not_better", "verdict",
                   "paper_delta"]
@@ -165,26 +167,27 @@ def _write_task(experiment_folder, task, pairs, paper):
     return rows, left_out
 
 
-def write_ldm_effect(outputfolder, models, tasks):
-    """Write ldm_effect.csv/.md/.png and the per-label files for the requested models and tasks.
+def write_ldm_effect(outputfolder, models, tasks, dataset="ptbxl"):
+    """Write ldm_effect.csv/.md/.png and the per-label files for the requested models and tasks of `dataset`
+    (and every task of the other dataset that has an experiment folder).
 
     Returns the ldm_effect DataFrame and the list of `LeftOutSeed`s (print them: `str(seed)` says why).
     With no complete pair the files are still written and say that there is nothing to compare."""
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
-    pairs, tasks = requested_pairs(models), in_order(tasks, TASKS)
-    paper, _ = read_paper_results()
-    rows, left_out = [], []
-    for task in tasks:
-        experiment_folder = outputfolder / TASK_EXPERIMENTS.get(task, task)
+    pairs, paper = requested_pairs(models), read_paper_results()[0]
+    rows, left_out, labels = [], [], []
+    for name, task in covered_experiments(dataset, tasks):
+        experiment_folder = outputfolder / DATASET_EXPERIMENTS[name].get(task, task)
         if experiment_folder.is_dir():
-            task_rows, task_left_out = _write_task(experiment_folder, task, pairs, paper)
+            labels.append(experiment_label(name, task))
+            task_rows, task_left_out = _write_task(experiment_folder, labels[-1], pairs, paper)
             rows += task_rows
             left_out += task_left_out
     frame = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     frame.to_csv(outputfolder / "ldm_effect.csv", index=False)
     (outputfolder / "ldm_effect.md").write_text(effect_markdown(frame, left_out))
-    plot_forest(frame, [task for task in tasks if task in set(frame["task"])], outputfolder / "ldm_effect.png")
+    plot_forest(frame, [label for label in labels if label in set(frame["task"])], outputfolder / "ldm_effect.png")
     return frame, left_out
 
 

@@ -1,4 +1,5 @@
-"""The paper's table, its figure and the comparison with the published values, from the cell folders.
+"""The paper's table, ICBEB 2018's, the figure and the comparisons with the published values, from the cell
+folders.
 
 Everything is rebuilt from `<outputfolder>/<exp>/models/<model>/seed<k>/results/te_results.csv`
 (only complete cells are there; temporary folders are ignored), so the summary after every finished
@@ -11,7 +12,10 @@ cell is always consistent with what is on disk. Conventions:
   average over a different set of tasks would not be comparable). The paper's own Average cells
   fit this in all twelve rows within the rounding of its printed cells (the mean of the six
   printed stds is within .0005 of the printed Average std; the std of per-seed averages would be
-  smaller).
+  smaller);
+- ICBEB 2018's table (`exp_ICBEB`) has a row per model and its test macro-AUC, F_beta=2 and G_beta=2,
+  each cell as above. A run's summary shows its own dataset, and the other one where the output
+  folder has cells of the requested models (PTB-XL's table then with all six tasks).
 """
 
 import re
@@ -21,21 +25,27 @@ import numpy as np
 import pandas as pd
 
 from code_used_upload.configs.paper import PAPER_MODELS
-from code_used_upload.configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS, TASK_EXPERIMENTS, TASKS
-from code_used_upload.evaluation.metrics import read_te_results
+from code_used_upload.configs.tasks import (AVERAGE_COLUMN, DATASET_EXPERIMENTS, DATASET_NAMES, ICBEB_COLUMNS,
+                                            ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS)
+from code_used_upload.evaluation.metrics import CHALLENGE_METRICS, read_te_results
 from code_used_upload.models import available_models, model_row
 from code_used_upload.reports.figures import plot_summary
 
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "configs" / "paper_results.csv"
 OTHER_RESULTS = PAPER_RESULTS.with_name("other_results.csv")  # published rows the paper lacks (S4)
-RESULT_COLUMNS = ["task", "model", "seed", "point", "mean", "lower", "upper"]
-EXPERIMENT_TASKS = {exp: task for task, exp in TASK_EXPERIMENTS.items()}
+ICBEB_RESULTS = PAPER_RESULTS.with_name("icbeb_results.csv")  # the PTB-XL benchmark's published ICBEB 2018 rows
+# the test macro-AUC's te_results values, then the challenge's point estimates (ICBEB cells only)
+RESULT_COLUMNS = ["dataset", "task", "model", "seed", "point", "mean", "lower", "upper", *CHALLENGE_METRICS]
+# experiment folder -> (dataset, task); a folder the configs do not name is a PTB-XL task of its own name
+EXPERIMENT_TASKS = {exp: (dataset, task) for dataset, experiments in DATASET_EXPERIMENTS.items()
+                    for task, exp in experiments.items()}
+ICBEB_TASK = ("icbeb", *ICBEB_EXPERIMENTS)  # its one task
 SEED_FOLDER = re.compile(r"seed(\d+)")
 MISSING = "-"
 
 
 def collect_results(outputfolder):
-    """One row per complete cell (task, model, seed) with its te_results values.
+    """One row per complete cell (dataset, task, model, seed) with its te_results values.
 
     Seeded cells live in `models/<model>/seed<k>/`; a model without seeds (the benchmark's `naive`,
     deterministic) keeps the benchmark's `models/<model>/results/` and gets a missing seed.
@@ -54,9 +64,11 @@ def collect_results(outputfolder):
 
 
 def _result_row(model_folder, seed, te_results):
-    experiment = model_folder.parents[1].name
-    return {"task": EXPERIMENT_TASKS.get(experiment, experiment), "model": model_folder.name, "seed": seed,
-            **read_te_results(te_results)}
+    dataset, task = EXPERIMENT_TASKS.get(model_folder.parents[1].name, ("ptbxl", model_folder.parents[1].name))
+    challenge = {metric: read_te_results(te_results, metric)["point"] for metric in CHALLENGE_METRICS
+                 if (dataset, task) == ICBEB_TASK}
+    return {"dataset": dataset, "task": task, "model": model_folder.name, "seed": seed,
+            **read_te_results(te_results), **challenge}
 
 
 def table_models():
@@ -70,9 +82,21 @@ def in_order(requested, known):
     return [name for name in known if name in requested] + [n for n in requested if n not in known]
 
 
-def _seed_statistics(results):
-    """(task, model) -> mean, std (ddof=0) and number of seeds of the point estimates."""
-    grouped = results.groupby(["task", "model"])["point"]
+def covered_experiments(dataset, tasks):
+    """[(dataset, task)] a run's summaries cover: the requested tasks of the run's dataset and every task of
+    the other datasets (shown where they have cells), PTB-XL's first, each dataset's in table order."""
+    return [(name, task) for name, experiments in DATASET_EXPERIMENTS.items()
+            for task in (in_order(tasks, list(experiments)) if name == dataset else experiments)]
+
+
+def experiment_label(dataset, task):
+    """How a table names an experiment: a PTB-XL task by its name, ICBEB 2018's one task by the dataset."""
+    return task if dataset == "ptbxl" else DATASET_NAMES[dataset]
+
+
+def _seed_statistics(results, column="point"):
+    """(dataset, task, model) -> mean, std (ddof=0) and number of seeds of the `column` point estimates."""
+    grouped = results.groupby(["dataset", "task", "model"])[column]
     return pd.DataFrame({
         "mean": grouped.mean(),
         "std": grouped.agg(lambda points: float(np.std(points))),
@@ -92,14 +116,14 @@ def _parse_cell(text):
 
 
 def numeric_table(results, models, tasks):
-    """{(model, column): (mean, std, seeds)} for the cells that have results, Average included."""
+    """{(model, column): (mean, std, seeds)} of the PTB-XL tasks that have results, Average included."""
     statistics = _seed_statistics(results)
     cells = {}
     for model in models:
         per_task = []
         for task in tasks:
-            if (task, model) in statistics.index:
-                row = statistics.loc[(task, model)]
+            if ("ptbxl", task, model) in statistics.index:
+                row = statistics.loc[("ptbxl", task, model)]
                 cells[(model, TASK_COLUMNS.get(task, task))] = (row["mean"], row["std"], int(row["seeds"]))
                 per_task.append(row)
         if tasks and len(per_task) == len(tasks):
@@ -115,13 +139,35 @@ def summary_table(results, models, tasks):
     """The paper's table: rows in its order, task columns then Average; strings `0.923(.001)` or `-`."""
     models, tasks = in_order(models, table_models()), in_order(tasks, TASKS)
     columns = [TASK_COLUMNS.get(task, task) for task in tasks] + [AVERAGE_COLUMN]
-    cells = numeric_table(results, models, tasks)
-    table = pd.DataFrame(
+    return _string_table(numeric_table(results, models, tasks), models, columns)
+
+
+def _string_table(cells, models, columns):
+    """A table of `format_cell` strings (`-` where `cells` has none), a row per model named by its row."""
+    return pd.DataFrame(
         [[format_cell(*cells[(m, c)][:2]) if (m, c) in cells else MISSING for c in columns] for m in models],
         index=pd.Index([model_row(model) for model in models], name="Method"),
         columns=columns,
     )
-    return table
+
+
+def icbeb_cells(results, models):
+    """{(model, column): (mean, std, seeds)} of ICBEB 2018's cells: its macro-AUC, F_beta=2 and G_beta=2."""
+    cells = {}
+    for column, header in ICBEB_COLUMNS.items():
+        statistics = _seed_statistics(results[results["dataset"] == ICBEB_TASK[0]], column)
+        for model in models:
+            if (*ICBEB_TASK, model) in statistics.index:
+                row = statistics.loc[(*ICBEB_TASK, model)]
+                cells[(model, header)] = (row["mean"], row["std"], int(row["seeds"]))
+    return cells
+
+
+def icbeb_table(results, models):
+    """ICBEB 2018's table: a row per model in table order, its test macro-AUC, F_beta=2 and G_beta=2 as
+    `0.923(.001)` or `-`."""
+    models = in_order(models, table_models())
+    return _string_table(icbeb_cells(results, models), models, list(ICBEB_COLUMNS.values()))
 
 
 def _markdown(table):
@@ -150,6 +196,26 @@ def _published_results():
     return pd.concat([paper, other[~other.index.isin(paper.index)]]), source + other_source
 
 
+def _comparison_lines(cells, published, models, columns):
+    """|Method|Column|Seeds|Ours|Published|Ours - published| rows: our mean(std) beside each published value
+    of the models' rows, the difference of the means."""
+    lines = []
+    for model in models:
+        row = model_row(model)
+        if row not in published.index:
+            continue
+        for column in columns:
+            if column not in published or pd.isna(published.loc[row, column]):
+                continue
+            value = _parse_cell(published.loc[row, column])
+            ours = cells.get((model, column))
+            difference = f"{ours[0] - value[0]:+.3f}" if ours and value else MISSING
+            lines.append("|" + "|".join([
+                row, column, str(ours[2]) if ours else "0", format_cell(*ours[:2]) if ours else MISSING,
+                published.loc[row, column], difference]) + "|")
+    return lines
+
+
 def _comparison_markdown(results, models, tasks):
     """Our mean(std) beside the published value and the difference of the means, cell by cell."""
     paper, source = _published_results()
@@ -158,45 +224,64 @@ def _comparison_markdown(results, models, tasks):
         return "\n".join(lines + ["The paper's published values are not in the project "
                                   f"({PAPER_RESULTS.name} is missing), so there is nothing to compare with.", ""])
     models, tasks = in_order(models, table_models()), in_order(tasks, TASKS)
-    cells = numeric_table(results, models, tasks)
     all_tasks = set(tasks) == set(TASKS)
-    columns = [TASK_COLUMNS[task] for task in tasks if task in TASK_COLUMNS] + [AVERAGE_COLUMN]
+    columns = [TASK_COLUMNS[task] for task in tasks if task in TASK_COLUMNS] + ([AVERAGE_COLUMN] if all_tasks else [])
     lines += ["Published values: " + " ".join(source), "",
               "Ours: mean(std, ddof=0) over seeds of the test macro-AUC; difference = our mean - the paper's mean.", ""]
     if not all_tasks:
         lines += ["Average: not compared, because the paper averages all six tasks and this run asked for fewer.", ""]
     lines += ["|Method|Column|Seeds|Ours|Paper|Ours - paper|", "|:---|:---|:---|:---|:---|:---|"]
-    for model in models:
-        row = model_row(model)
-        if row not in paper.index:
-            continue
-        for column in columns:
-            if (column == AVERAGE_COLUMN and not all_tasks) or column not in paper or pd.isna(paper.loc[row, column]):
-                continue
-            published = _parse_cell(paper.loc[row, column])
-            ours = cells.get((model, column))
-            difference = f"{ours[0] - published[0]:+.3f}" if ours and published else MISSING
-            lines.append("|" + "|".join([
-                row, column, str(ours[2]) if ours else "0", format_cell(*ours[:2]) if ours else MISSING,
-                paper.loc[row, column], difference]) + "|")
+    lines += _comparison_lines(numeric_table(results, models, tasks), paper, models, columns)
     return "\n".join(lines) + "\n"
 
 
-def write_summary(outputfolder, models, tasks, figure=True):
-    """results.md, results.csv, comparison.md and (with `figure`) results.png in the output folder,
-    from its cells. Drawing the figure takes about a second, so the grid redraws it once per task."""
+def _icbeb_comparison_markdown(results, models):
+    """ICBEB 2018: our mean(std) beside the benchmark's published values and the difference of the means."""
+    published, source = read_paper_results(ICBEB_RESULTS)
+    models = in_order(models, table_models())
+    lines = ["# ICBEB 2018: our results beside the PTB-XL benchmark's", "",
+             "Published values: " + " ".join(source), "",
+             "Ours: mean(std, ddof=0) over seeds of the test point estimates; difference = our mean - the published "
+             "value.", "",
+             "|Method|Column|Seeds|Ours|Published|Ours - published|", "|:---|:---|:---|:---|:---|:---|"]
+    lines += _comparison_lines(icbeb_cells(results, models), published, models, list(ICBEB_COLUMNS.values()))
+    return "\n".join(lines) + "\n"
+
+
+PTBXL_NOTES = ("\nEach cell: mean(std) over seeds of the test macro-AUC point estimate (std with ddof=0); "
+               "`-`: no finished seed. Average: mean over the tasks of the per-task means (std: mean of the "
+               "per-task stds), `-` unless every task has a result.\n")
+ICBEB_NOTES = ("\nEach cell: mean(std) over seeds of the test point estimate (std with ddof=0); `-`: no finished "
+               "seed. F_beta=2 and G_beta=2: the challenge's macro scores of the test predictions binarised with "
+               "per-class thresholds that maximise G_beta=2 on the training predictions, as the benchmark scores "
+               "`exp_ICBEB`.\n")
+
+
+def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
+    """results.md, comparison.md and the tables as csv in the output folder, from its cells, for the
+    requested models: PTB-XL's table (results.csv; with `figure`, results.png) of the requested tasks if
+    `dataset` is PTB-XL, of all six if it has cells of these models; ICBEB 2018's (results_icbeb.csv) if
+    `dataset` is ICBEB or it has cells of these models. Drawing the figure takes about a second, so the
+    grid redraws it once per task."""
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
     results = collect_results(outputfolder)
-    table = summary_table(results, models, tasks)
-    notes = ("\nEach cell: mean(std) over seeds of the test macro-AUC point estimate (std with ddof=0); "
-             "`-`: no finished seed. Average: mean over the tasks of the per-task means (std: mean of the "
-             "per-task stds), `-` unless every task has a result.\n")
-    (outputfolder / "results.md").write_text(_markdown(table) + notes)
-    table.to_csv(outputfolder / "results.csv")
-    if figure:
-        ordered_models, ordered_tasks = in_order(models, table_models()), in_order(tasks, TASKS)
-        plot_summary(numeric_table(results, ordered_models, ordered_tasks), ordered_models, ordered_tasks,
-                     outputfolder / "results.png")
-    (outputfolder / "comparison.md").write_text(_comparison_markdown(results, models, tasks))
-    return table
+    shown = {dataset, *results.loc[results["model"].isin(models), "dataset"]}
+    markdown, comparison = [], []
+    if "ptbxl" in shown:
+        ptbxl_tasks = [task for name, task in covered_experiments(dataset, tasks) if name == "ptbxl"]
+        table = summary_table(results, models, ptbxl_tasks)
+        markdown.append(_markdown(table) + PTBXL_NOTES)
+        table.to_csv(outputfolder / "results.csv")
+        if figure:
+            ordered_models, ordered_tasks = in_order(models, table_models()), in_order(ptbxl_tasks, TASKS)
+            plot_summary(numeric_table(results, ordered_models, ordered_tasks), ordered_models, ordered_tasks,
+                         outputfolder / "results.png")
+        comparison.append(_comparison_markdown(results, models, ptbxl_tasks))
+    if ICBEB_TASK[0] in shown:
+        table = icbeb_table(results, models)
+        markdown.append(f"## {DATASET_NAMES[ICBEB_TASK[0]]} (all nine labels)\n\n{_markdown(table)}{ICBEB_NOTES}")
+        table.to_csv(outputfolder / "results_icbeb.csv")
+        comparison.append(_icbeb_comparison_markdown(results, models))
+    (outputfolder / "results.md").write_text("\n".join(markdown))
+    (outputfolder / "comparison.md").write_text("\n".join(comparison))

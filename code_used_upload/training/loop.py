@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from code_used_upload.training.crops import random_crops
+from code_used_upload.training.crops import ResidentRecords, random_crops
 from code_used_upload.training.device import training_autocast
 
 
@@ -75,7 +75,9 @@ def train_model(model, signals, targets, recipe, settings, seed, validate=None, 
                 standardise=None):
     """Train `model` in place on the device of `signals`; return the history.
 
-    signals: (records, leads, time) float32 tensor on the training device; targets: (records, labels).
+    signals: the training records on the training device, ResidentRecords (training/crops.py: records of
+    any length, at least one crop long; the benchmark would silently leave a shorter one out, here it is
+    an error) or a (records, leads, time) float32 tensor; targets: (records, labels).
     standardise: optional `batch -> batch` applied to every batch of crops (the task's scaler), so the
     device holds the raw signals and no standardised copy of them exists anywhere.
     validate: optional `model -> validation macro-AUC`, called every `settings.val_every` epochs and the
@@ -83,12 +85,15 @@ def train_model(model, signals, targets, recipe, settings, seed, validate=None, 
     History: per-epoch training loss, (epoch, validation AUC) pairs, and the epoch whose weights are kept.
     Raises NonFiniteLossError naming the epoch if the loss stops being finite.
     """
+    signals = signals if isinstance(signals, ResidentRecords) else ResidentRecords.of_tensor(signals)
     device = signals.device
     epochs = settings.epochs_for(recipe)
     n_records = len(signals)
     batch_size = min(settings.batch_size, n_records)
     steps_per_epoch = n_records // batch_size
     window = recipe.window(settings.sampling_frequency)
+    if signals.shortest < window:
+        raise ValueError(f"a training record of {signals.shortest} samples is shorter than one crop of {window}")
     optimizer, schedule = make_optimizer(model, recipe, epochs * steps_per_epoch)
     generator = torch.Generator(device=device).manual_seed(seed)
     targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
