@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a script: make the package importable fr
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from code_used_upload.configs import flags
-from code_used_upload.errors import UserError
+from code_used_upload.errors import UserError, exit_status
 from code_used_upload.training import settings as run_settings
 
 DATA_PATH = "data/"                # holds (or receives) cifar-10-batches-py/ and cifar-100-python/
@@ -48,7 +48,7 @@ CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
 # --demo: scikit-learn's bundled digits (1,797 real 8 x 8 images), with and without HMW, three seeds, at the
 # noise settings where plain cross-entropy memorises the noise, and without noise (what HMW costs there)
 DEMO = dict(OUTPUTFOLDER="outputs/hmw-demo/", SETTINGS=["digits/sym0", "digits/sym0.4", "digits/sym0.6", "digits/asym0.4"],
-            METHODS=["cce", "hmw+cce"], DEVICE="cpu")
+            METHODS=["cce", "hmw+cce"], DEVICE="cpu", CPUS_PER_CELL=1)  # the MLP gains nothing from more threads
 CHOICES = dict(DEVICE=("auto", "cpu", "cuda", "cuda:N"), PRECISION=run_settings.PRECISIONS, EXECUTOR=("local", "ray"))
 NONE_MEANS = dict(EPOCHS="the recipe's: 250, digits 100", BATCH_SIZE="the recipe's: 128, digits 32",
                   RAY_ADDRESS="start a local Ray", CPUS_PER_CELL="every core")
@@ -91,7 +91,7 @@ def check(args):
 
 def run(args):
     """Check the input, run the grid, write the table; returns the failed runs."""
-    from code_used_upload.experiments.grid import Grid, run_grid_locally
+    from code_used_upload.experiments.grid import Grid, run_grid
     from code_used_upload.experiments.noisy import HMWOptions, NoisyLabelExperiment
     from code_used_upload.reports.noisy import collect_noisy_results, write_noisy_summary
     from code_used_upload.training.device import default_threads, resolve_device
@@ -110,29 +110,14 @@ def run(args):
     settings = run_settings.RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, device=args.DEVICE,
                                         precision=args.PRECISION, deterministic=args.DETERMINISTIC,
                                         threads=args.CPUS_PER_CELL or default_threads())
-    if args.EXECUTOR == "ray":
-        from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray
-        failed = run_grid_on_ray(grid, settings, RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL))
-    else:
-        failed = run_grid_locally(grid, settings)
+    failed = run_grid(grid, settings, args.EXECUTOR, args.RAY_ADDRESS, args.GPUS_PER_CELL)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        failed = run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: complete runs and finished epochs are kept; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
-    for name, error in failed:
-        print(f"run {name} failed: {error}", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(lambda: run(args), "run", "complete runs and finished epochs are kept; rerun the same command to resume")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Train every baseline and its +LDM variant on the six PTB-XL tasks and write the paper's table.
 
     python code_used_upload/order_results_ptbxl1_upload.py                  # the whole grid
+    python code_used_upload/order_results_ptbxl1_upload.py --dataset icbeb  # the same models on ICBEB 2018
     python code_used_upload/order_results_ptbxl1_upload.py --models fcn_wang,fcn_wang_ldm --seeds 0 --epochs 5
     python code_used_upload/order_results_ptbxl1_upload.py --demo           # synthetic data, a few minutes on CPU
 
@@ -8,7 +9,6 @@ The constants below choose the experiment; each one is overridden by the flag of
 lower case (`--sampling_frequency 500` or `--sampling-frequency 500`). Rerunning skips complete cells.
 """
 import argparse
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -16,14 +16,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from code_used_upload.configs import paper, tasks
-from code_used_upload.errors import UserError
+from code_used_upload.configs import flags, paper, tasks
+from code_used_upload.errors import UserError, exit_status
 from code_used_upload.training import settings as run_settings
 
-DATAFOLDER = "data/ptbxl/"         # PTB-XL in the release's layout (./get_ptbxl.sh puts it here)
+DATASET = "ptbxl"                  # ptbxl: PTB-XL, six label tasks; icbeb: ICBEB 2018 (CPSC 2018), its one task all
+DATAFOLDER = "data/ptbxl/"         # the data (./get_ptbxl.sh puts PTB-XL here; data/ICBEB/ for --dataset icbeb)
 OUTPUTFOLDER = "outputs/"          # everything the run writes, in the benchmark's layout
 MODELS = paper.PAPER_MODELS        # the 12: six backbones, each with and without LDM (also: s4, s4_ldm, yours)
-TASKS = tasks.TASKS                # the benchmark's label tasks (all six)
+TASKS = tasks.TASKS                # the benchmark's label tasks (all six; ICBEB's one, all, under --dataset icbeb)
 SEEDS = [0, 1, 2]                  # one cell per (task, model, seed)
 EPOCHS: int = None                 # training epochs; a number overrides every model's recipe (None: the recipe's)
 SAMPLING_FREQUENCY = 100           # Hz of the records the models see
@@ -48,50 +49,34 @@ DEMO_RECORDS = 500
 # strength instead of as the identity, and the 101 layers need about 180 steps where the others need 60
 # (test macro-AUC after 5 / 10 / 15 epochs: 0.87 / 0.94 / 0.99; 1.00 after 5 with the zero init)
 DEMO_EPOCHS_PER_MODEL = {"xresnet1d101": 15, "xresnet1d101_ldm": 15}
+# --dataset icbeb: the folder ./get_icbeb.sh converts ICBEB 2018 into, and the benchmark's one task on it
+DATASET_DEFAULTS = dict(icbeb=dict(DATAFOLDER="data/ICBEB/", TASKS=list(tasks.ICBEB_EXPERIMENTS)))
 # the values of the constants that take one of a few, for --help and the checks
-CHOICES = dict(SAMPLING_FREQUENCY=(100, 500), DEVICE=("auto", "cpu", "cuda", "cuda:N"),
+CHOICES = dict(DATASET=tuple(tasks.DATASET_EXPERIMENTS), SAMPLING_FREQUENCY=(100, 500),
+               DEVICE=("auto", "cpu", "cuda", "cuda:N"),
                PRECISION=run_settings.PRECISIONS,
                EXECUTOR=("local", "ray"))
 # what a default of None means, for --help
 NONE_MEANS = dict(EPOCHS="each model's recipe: 50, S4 100", RAY_ADDRESS="start a local Ray", CPUS_PER_CELL="every core")
 
 
-def comma_list(item_type):
-    def parse(text):
-        return [item_type(item) for item in text.split(",") if item.strip()]
-    return parse
-
-
-def constant_comments():
-    """Each constant's comment in this file: its flag's help, written once."""
-    pattern = re.compile(r"^([A-Z_]+)(?::[^=]*)?\s*=.*?#\s*(.+)$", re.MULTILINE)
-    return dict(pattern.findall(Path(__file__).read_text()))
+def chosen_dataset(argv):
+    """The --dataset of `argv`, read before the other flags, whose defaults depend on it."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--dataset", default=DATASET)
+    return parser.parse_known_args(argv)[0].dataset
 
 
 def parse_args(argv=None):
-    """One flag per constant, its default the constant (or the demo's value under --demo), its help the
-    constant's comment."""
+    """One flag per constant, its default the constant (or the dataset's value under --dataset icbeb, the
+    demo's under --demo), its help the constant's comment (configs/flags.py)."""
     argv = sys.argv[1:] if argv is None else argv
     defaults = {name: globals()[name] for name in CONSTANTS}
+    defaults.update(DATASET_DEFAULTS.get(chosen_dataset(argv), {}))
     if "--demo" in argv:
         defaults.update(DEMO)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    comments = constant_comments()
-    for name in CONSTANTS:
-        value = defaults[name]
-        flags = list(dict.fromkeys([f"--{name.lower()}", f"--{name.lower().replace('_', '-')}"]))
-        if isinstance(value, bool):
-            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=value,
-                                help=f"{comments[name]} (default: {value})")
-        elif isinstance(value, list):
-            parser.add_argument(*flags, dest=name, type=comma_list(type(value[0])), default=value,
-                                help=f"{comments[name]}; comma-separated (default: {','.join(map(str, value))})")
-        else:
-            kind = globals().get("__annotations__", {}).get(name, type(value))
-            shown = NONE_MEANS[name] if value is None else value
-            choices = f" [{' | '.join(map(str, CHOICES[name]))}]" if name in CHOICES else ""
-            parser.add_argument(*flags, dest=name, type=kind, default=value, metavar=name,
-                                help=f"{comments[name]}{choices} (default: {shown})")
+    flags.add_constant_flags(parser, __file__, defaults, globals().get("__annotations__", {}), CHOICES, NONE_MEANS)
     parser.add_argument("--prepare-only", "--prepare_only", action="store_true",
                         help="write each task's labels, classes and scaler under OUTPUTFOLDER; train nothing")
     parser.add_argument("--report-only", "--report_only", action="store_true",
@@ -114,15 +99,20 @@ def run(args):
     """Check the input, prepare the tasks, run the grid, write the table; returns the failed cells."""
     # imported here, not at the top, so that --help answers without loading torch
     from code_used_upload.experiments.ecg import ECGExperiment
-    from code_used_upload.experiments.grid import Grid, run_grid_locally
+    from code_used_upload.experiments.grid import Grid, run_grid
     from code_used_upload.models import available_models
     from code_used_upload.training.device import default_threads, resolve_device
     from code_used_upload.training.settings import RunSettings
 
+    if args.DATASET not in CHOICES["DATASET"]:
+        raise UserError(f"--dataset {args.DATASET}: use one of {', '.join(CHOICES['DATASET'])}")
+    if args.demo and args.DATASET != DATASET:
+        raise UserError(f"--demo runs on a synthetic PTB-XL; drop --dataset {args.DATASET}")
     check_names(args.MODELS, available_models(), "model")
-    check_names(args.TASKS, tasks.TASKS, "task")
+    check_names(args.TASKS, list(tasks.DATASET_EXPERIMENTS[args.DATASET]), "task")
     if args.SAMPLING_FREQUENCY not in CHOICES["SAMPLING_FREQUENCY"]:
-        raise UserError(f"--sampling_frequency {args.SAMPLING_FREQUENCY}: PTB-XL has 100 and 500 Hz records")
+        raise UserError(f"--sampling_frequency {args.SAMPLING_FREQUENCY}: {tasks.DATASET_NAMES[args.DATASET]} has "
+                        "100 and 500 Hz records")
     for name in ("EPOCHS", "BATCH_SIZE"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name.lower()} {getattr(args, name)}: must be at least 1")
@@ -139,7 +129,7 @@ def run(args):
             from code_used_upload.data.synthetic import write_synthetic_ptbxl
             args.DATAFOLDER = str(write_synthetic_ptbxl(Path(scratch) / "ptbxl", n_records=DEMO_RECORDS,
                                                         seed=0, sampling_frequencies=(args.SAMPLING_FREQUENCY,)))
-        experiment = ECGExperiment(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY)
+        experiment = ECGExperiment(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY, dataset=args.DATASET)
         if args.prepare_only:
             for task in args.TASKS:
                 experiment.prepare(task)
@@ -151,11 +141,7 @@ def run(args):
                                precision=args.PRECISION, deterministic=args.DETERMINISTIC,
                                threads=args.CPUS_PER_CELL or default_threads(),
                                epochs_per_model=DEMO_EPOCHS_PER_MODEL if args.demo else None)
-        if args.EXECUTOR == "ray":
-            from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray
-            failed = run_grid_on_ray(grid, settings, RayCluster(args.RAY_ADDRESS, args.GPUS_PER_CELL))
-        else:
-            failed = run_grid_locally(grid, settings)
+        failed = run_grid(grid, settings, args.EXECUTOR, args.RAY_ADDRESS, args.GPUS_PER_CELL)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 
@@ -166,10 +152,11 @@ def report_only(args):
     from code_used_upload.reports.tables import collect_results
 
     results = collect_results(args.OUTPUTFOLDER)
-    if not (results["model"].isin(args.MODELS) & results["task"].isin(args.TASKS)).any():
-        raise UserError(f"no complete cell of the requested models and tasks under {args.OUTPUTFOLDER}; "
-                        "train some first, or point --outputfolder at a finished run")
-    for seed in write_all_summaries(args.OUTPUTFOLDER, args.MODELS, args.TASKS):
+    requested = results["model"].isin(args.MODELS) & results["task"].isin(args.TASKS)
+    if not (requested & (results["dataset"] == args.DATASET)).any():
+        raise UserError(f"no complete cell of the requested models and {tasks.DATASET_NAMES[args.DATASET]} tasks "
+                        f"under {args.OUTPUTFOLDER}; train some first, or point --outputfolder at a finished run")
+    for seed in write_all_summaries(args.OUTPUTFOLDER, args.MODELS, args.TASKS, dataset=args.DATASET):
         print(f"LDM effect: left out {seed}")
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return []
@@ -177,17 +164,7 @@ def report_only(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        failed = run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: complete cells are kept; rerun the same command to resume", file=sys.stderr)
-        return 130
-    for name, error in failed:
-        print(f"cell {name} failed: {error}", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(lambda: run(args), "cell", "complete cells are kept; rerun the same command to resume")
 
 
 if __name__ == "__main__":

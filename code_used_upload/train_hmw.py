@@ -17,14 +17,13 @@ a recipe of its own (models/noisy.py), in seconds on a CPU; the authors' flags s
 Departures from the authors' code are listed in the README (HMW section).
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from code_used_upload.errors import UserError
+from code_used_upload.errors import UserError, exit_status
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 
@@ -77,15 +76,15 @@ def parse_args(argv=None):
     ours.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)")
     ours.add_argument("--precision", default="tf32", help="fp32, tf32 or bf16 (default: tf32)")
     ours.add_argument("--deterministic", type=flag_bool, default=False, help="CUDA: deterministic algorithms (default: 0)")
-    ours.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    ours.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core; digits 1)")
     return parser.parse_args(argv)
 
 
 def run(args):
-    """Check the flags, train (or resume) the run, return its summary."""
+    """Check the flags, train (or resume) the run; returns no failed run (a failure raises)."""
     from code_used_upload.experiments.noisy import HMWOptions, load_images, parse_task, run_noisy_cell
-    from code_used_upload.experiments.folders import CELL_FILE, is_complete
-    from code_used_upload.models.noisy import check_method
+    from code_used_upload.experiments.folders import is_complete
+    from code_used_upload.models.noisy import check_method, noisy_setup
     from code_used_upload.training.device import default_threads, resolve_device
     from code_used_upload.training.settings import PRECISIONS, RunSettings
 
@@ -101,32 +100,24 @@ def run(args):
     folder = Path(args.check_loc or f"outputs/hmw/runs/{args.dataset}_{args.noise_mode}{args.r:g}_{args.method}_seed{args.seed}")
     if is_complete(folder):
         print(f"{folder} holds a complete run; nothing to do (delete it to run again)")
-        return json.loads((folder / CELL_FILE).read_text())
+        return []
     resolve_device(args.device)
     options = HMWOptions(alpha=args.alpha_nmw, beta=args.beta_nmw, top_rate=args.top_rate_nmw, if_aum=args.if_aum,
                          if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
     settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=args.device,
                            precision=args.precision, deterministic=args.deterministic,
-                           threads=args.threads or default_threads())
+                           threads=args.threads or noisy_setup(args.dataset).cpu_threads or default_threads())
     data = load_images(args.dataset, args.data_path)
     summary = run_noisy_cell(data, setting, args.method, args.seed, settings, options, folder, milestones=args.milestones)
     print(f"{folder}: last accuracy {summary['last_acc']:.4f}, best {summary['best_acc']:.4f}, "
           f"last-10 mean {summary['last10_acc']:.4f}; AUROC of the weights {summary['weight_auroc']:.3f}, "
           f"of AUM {summary['aum_auroc']:.3f}")
-    return summary
+    return []
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: the finished epochs are kept; rerun the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    return exit_status(lambda: run(args), "run", "the finished epochs are kept; rerun the same command to resume")
 
 
 if __name__ == "__main__":

@@ -36,18 +36,18 @@ def test_the_digits_demo_shows_what_hmw_does(digits_demo):
     _, results = digits_demo
     for setting in ("digits/sym0.4", "digits/sym0.6"):
         gain = mean_of(results, setting, "hmw+cce", "last_acc") - mean_of(results, setting, "cce", "last_acc")
-        # measured on the project's 2-core machine: +0.184 at sym 0.4, +0.297 at sym 0.6 (bound +0.10)
+        # measured on the project's 2-core machine: +0.186 at sym 0.4, +0.297 at sym 0.6 (bound +0.10)
         assert gain >= 0.10, (setting, gain)
     for setting, bound in (("digits/sym0.4", 0.90), ("digits/sym0.6", 0.90), ("digits/asym0.4", 0.85)):
         weights = mean_of(results, setting, "hmw+cce", "weight_auroc")
-        # measured: 0.980, 0.970 (bound 0.90) and 0.912 at asym 0.4, where the 0.90 holds on this
-        # machine by 0.012 only, too little for another CPU: the bound there is 0.85
+        # measured: 0.981, 0.969 (bound 0.90) and 0.910 at asym 0.4, where the 0.90 holds on this
+        # machine by 0.010 only, too little for another CPU: the bound there is 0.85
         assert weights >= bound, (setting, weights)
-        # AUM as its authors use it, from plain cross-entropy runs: 0.927, 0.840, 0.880 (HMW ahead by
-        # 0.053, 0.130 and 0.032)
+        # AUM as its authors use it, from plain cross-entropy runs: 0.927, 0.839, 0.880 (HMW ahead by
+        # 0.054, 0.130 and 0.030)
         assert weights > mean_of(results, setting, "cce", "aum_auroc"), setting
     cost = mean_of(results, "digits/sym0", "cce", "last_acc") - mean_of(results, "digits/sym0", "hmw+cce", "last_acc")
-    assert cost <= 0.02  # measured: 0.000 (both 0.981)
+    assert cost <= 0.02  # measured: -0.001 (cce 0.9809, hmw+cce 0.9815)
 
 
 def test_the_demo_writes_its_tables_and_every_runs_files(digits_demo):
@@ -116,7 +116,7 @@ README_COMMANDS = [
 def test_the_authors_readme_commands_run_on_a_cifar_standin(tmp_path, monkeypatch, command):
     argv = command.split()
     dataset = argv[argv.index("--dataset") + 1]
-    write_cifar_standin(tmp_path / "data" / dataset, dataset, n_train=256, n_test=64, seed=0)
+    write_cifar_standin(tmp_path / "data" / dataset, dataset, n_train=128, n_test=32, seed=0)
     argv[argv.index("--num_epochs") + 1], argv[argv.index("--milestones") + 1] = "2", "1/2"
     monkeypatch.chdir(tmp_path)
     assert train_hmw.main([*argv, "--device", "cpu"]) == 0
@@ -125,7 +125,7 @@ def test_the_authors_readme_commands_run_on_a_cifar_standin(tmp_path, monkeypatc
     assert (record["dataset"], record["r"], record["method"], record["seed"]) == (dataset, 0.2, "hmw+cce", 123)
     assert record["hmw"]["if_aum"] is (argv[argv.index("--if_aum") + 1] == "1")
     assert record["recipe"]["milestones"] == [1, 2] and record["recipe"]["augment"] == "crop_flip"
-    assert record["train_size"] == 256 and len(pd.read_csv(folder / "epochs.csv")) == 2
+    assert record["train_size"] == 128 and len(pd.read_csv(folder / "epochs.csv")) == 2
     weights = torch.load(folder / "model.pt", weights_only=True)
     assert sum(v.numel() for k, v in weights.items() if k.startswith("backbone.") and "running" not in k
                and "num_batches" not in k) == 11_166_144
@@ -201,3 +201,13 @@ def test_the_digits_split_is_fixed_and_stratified():
     assert np.array_equal(first.test_images, second.test_images) and first.train_images.dtype == np.uint8
     shares = np.bincount(first.test_labels) / np.bincount(first.train_labels)
     assert shares.min() > 0.4 and shares.max() < 0.46  # every class split about 30 / 70
+
+
+def test_the_noisy_label_grid_gives_the_same_numbers_on_ray(tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    flags = ["--settings", "digits/asym0.4", "--methods", "hmw+cce", "--seeds", "1", "--epochs", "3",
+             "--cpus-per-cell", "1", "--device", "cpu"]
+    for executor in ("local", "ray"):
+        assert grid_driver.main([*flags, "--executor", executor, "--outputfolder", str(tmp_path / executor)]) == 0
+    local, ray = (pd.read_csv(tmp_path / executor / "results.csv") for executor in ("local", "ray"))
+    assert local.equals(ray) and len(local) == 1

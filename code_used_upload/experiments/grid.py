@@ -99,3 +99,12 @@ def run_grid_locally(grid, settings):
     grid.write_final_summaries(bar)
     bar.close()
     return failed
+
+
+def run_grid(grid, settings, executor="local", ray_address=None, gpus_per_cell=0.0):
+    """Run the pending cells with the run's executor: `local` (run_grid_locally) or `ray` (Ray tasks, on
+    a local Ray or the cluster at `ray_address`, `gpus_per_cell` GPUs each); returns the failed cells."""
+    if executor == "ray":
+        from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray  # Ray is optional
+        return run_grid_on_ray(grid, settings, RayCluster(ray_address, gpus_per_cell))
+    return run_grid_locally(grid, settings)
