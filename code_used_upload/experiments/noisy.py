@@ -29,7 +29,7 @@ from code_used_upload.data.noise import noisy_labels
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.noisy_labels import group_means, separation_auroc, test_accuracy
 from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, provenance
-from code_used_upload.models.noisy import METHODS, build_noisy_model, check_method, noisy_setup
+from code_used_upload.models.noisy import build_noisy_model, check_method, noisy_setup
 from code_used_upload.reports.noisy import plot_weights, write_noisy_summary
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything
