@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from code_used_upload.reports.tables import MISSING, markdown_table
+
 CELL_FILE = "cell.json"
 COLUMNS = ["setting", "method", "seed", "last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc"]
-MISSING = "-"
 TABLES = [("last_acc", "Clean test accuracy (%) at the last epoch", 100.0),
           ("best_acc", "Clean test accuracy (%) at the best epoch", 100.0),
           ("weight_auroc", "AUROC of the final HMW weights at telling clean from mislabelled training samples", 1.0),
@@ -51,12 +52,6 @@ def noisy_table(results, methods, settings, key, scale):
                         index=pd.Index(methods, name="Method"), columns=settings)
 
 
-def _markdown(table):
-    lines = ["|" + "|".join([table.index.name, *table.columns]) + "|", "|" + "|".join([":---"] * (len(table.columns) + 1)) + "|"]
-    lines += ["|" + "|".join([name, *row]) + "|" for name, row in zip(table.index, table.values)]
-    return "\n".join(lines) + "\n"
-
-
 def write_noisy_summary(outputfolder, methods, settings, figure=True):
     """results.md (the tables), results.csv (one row per cell) and, with `figure`, results.png."""
     outputfolder = Path(outputfolder)
@@ -68,7 +63,7 @@ def write_noisy_summary(outputfolder, methods, settings, figure=True):
              "`-`: none finished (AUROCs: no weights without HMW, or no mislabelled sample). "
              "Settings: <dataset>/<sym|asym><noise rate>.", ""]
     for key, title, scale in TABLES:
-        parts += [f"## {title}", "", _markdown(noisy_table(results, methods, settings, key, scale))]
+        parts += [f"## {title}", "", markdown_table(noisy_table(results, methods, settings, key, scale))]
     (outputfolder / "results.md").write_text("\n".join(parts))
     results.to_csv(outputfolder / "results.csv", index=False)
     if figure:

@@ -170,8 +170,8 @@ def icbeb_table(results, models):
     return _string_table(icbeb_cells(results, models), models, list(ICBEB_COLUMNS.values()))
 
 
-def _markdown(table):
-    """A pipe table in the layout of the paper's README."""
+def markdown_table(table):
+    """A pipe table in the layout of the paper's README: the index's name and values as the first column."""
     lines = ["|" + "|".join([table.index.name, *table.columns]) + "|"]
     lines.append("|" + "|".join([":---"] * (len(table.columns) + 1)) + "|")
     lines += ["|" + "|".join([name, *row]) + "|" for name, row in zip(table.index, table.values)]
@@ -271,7 +271,7 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
     if "ptbxl" in shown:
         ptbxl_tasks = [task for name, task in covered_experiments(dataset, tasks) if name == "ptbxl"]
         table = summary_table(results, models, ptbxl_tasks)
-        markdown.append(_markdown(table) + PTBXL_NOTES)
+        markdown.append(markdown_table(table) + PTBXL_NOTES)
         table.to_csv(outputfolder / "results.csv")
         if figure:
             ordered_models, ordered_tasks = in_order(models, table_models()), in_order(ptbxl_tasks, TASKS)
@@ -280,7 +280,7 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
         comparison.append(_comparison_markdown(results, models, ptbxl_tasks))
     if ICBEB_TASK[0] in shown:
         table = icbeb_table(results, models)
-        markdown.append(f"## {DATASET_NAMES[ICBEB_TASK[0]]} (all nine labels)\n\n{_markdown(table)}{ICBEB_NOTES}")
+        markdown.append(f"## {DATASET_NAMES[ICBEB_TASK[0]]} (all nine labels)\n\n{markdown_table(table)}{ICBEB_NOTES}")
         table.to_csv(outputfolder / "results_icbeb.csv")
         comparison.append(_icbeb_comparison_markdown(results, models))
     (outputfolder / "results.md").write_text("\n".join(markdown))
