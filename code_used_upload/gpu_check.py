@@ -43,12 +43,12 @@ import torch
 from tqdm.auto import tqdm
 
 from code_used_upload import order_results_ptbxl1_upload as driver
-from code_used_upload.benchmark import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches, measure_noisy_epoch,
-                                        measure_evaluation, measure_step, run_driver)
 from code_used_upload.configs.tasks import TASK_EXPERIMENTS, TASKS
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
 from code_used_upload.experiments.folders import CELL_FILE, cell_folder
+from code_used_upload.measurements import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches, measure_evaluation,
+                                           measure_noisy_epoch, measure_step, run_driver)
 from code_used_upload.models import available_models, model_recipe
 from code_used_upload.reports.tables import table_models
 from code_used_upload.training.device import configure_numerics, default_threads
@@ -130,7 +130,7 @@ def part_step_times(device, models, batch_size, warmup, steps, eval_records, pre
 
 def part_data_time(device, records, batch_size, n_batches):
     """Part 1, data: milliseconds per training batch, resident-tensor crops vs a per-sample DataLoader
-    (`benchmark.measure_batches`), on random 10 s records: the time does not depend on the values."""
+    (`measurements.measure_batches`), on random 10 s records: the time does not depend on the values."""
     rng = np.random.default_rng(0)
     signals = rng.standard_normal((records, RECORD_SAMPLES, 12), dtype=np.float32)
     targets = (rng.random((records, N_LABELS)) < 0.1).astype(np.float32)
@@ -202,7 +202,7 @@ def part_packing(device, workdir, cells=Cells(), gpus_per_cell=1 / PACKED_CELLS_
 
 def part_grid_estimate(steps, data, seeds=GRID_SEEDS):
     """Part 4: hours for every measured model x 6 tasks x `seeds` x each recipe's epochs, one cell after
-    another, from part 1's tf32 step times, evaluation rates and data time (`benchmark.grid_hours`)."""
+    another, from part 1's tf32 step times, evaluation rates and data time (`measurements.grid_hours`)."""
     if "error" in steps or "error" in data:
         raise RuntimeError("needs part 1's step times and data time, and part 1 failed")
     missing = [name for name in steps["step_ms"] if "tf32" not in steps["step_ms"][name] or name not in steps["windows_per_s"]]
@@ -217,7 +217,7 @@ def part_grid_estimate(steps, data, seeds=GRID_SEEDS):
 
 def part_hmw(device, precisions=PRECISIONS, steps=20, warmup=5, batch_size=128, test_images=1024):
     """Part 5: HMW's training step, test-set evaluation and estimated epoch and 250-epoch run, per precision
-    (benchmark.measure_noisy_epoch), hmw+cce beside its cce baseline."""
+    (measurements.measure_noisy_epoch), hmw+cce beside its cce baseline."""
     results, errors = {}, {}
     for precision in precisions:
         configure_numerics(precision, threads=default_threads())
@@ -404,7 +404,7 @@ def render_grid(result):
     epochs = "/".join(map(str, result["epochs"]))
     return [f"{result['models']} models x {result['tasks']} tasks x {result['seeds']} seeds x {epochs} epochs at batch "
             f"{result['batch_size']}, one cell after another on this GPU, from part 1's tf32 step times, evaluation "
-            "rates and data time (`benchmark.grid_hours`, training at 71 labels for every task; start-up and "
+            "rates and data time (`measurements.grid_hours`, training at 71 labels for every task; start-up and "
             "bootstrap left out):", "",
             f"**{result['hours']:.1f} h** ({result['hours_per_seed']:.2f} h per seed)."]
 

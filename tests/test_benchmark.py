@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from code_used_upload import benchmark
+from code_used_upload import benchmark, measurements
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 
 
@@ -55,9 +55,9 @@ def test_identical_flag_catches_a_differing_array(tmp_path, monkeypatch):
 
 def test_grid_hours_by_hand():
     # one batch holds the whole "all" training fold: 1 step per epoch there, none in the smaller tasks
-    batch = benchmark.TASK_RECORDS["all"][0]
-    assert all(train < batch for task, (train, _) in benchmark.TASK_RECORDS.items() if task != "all")
+    batch = measurements.TASK_RECORDS["all"][0]
+    assert all(train < batch for task, (train, _) in measurements.TASK_RECORDS.items() if task != "all")
     # 1 s per step (0.9 s model + 0.1 s data); 7 windows per record at 7 windows/s: 1 s per evaluated record
-    hours = benchmark.grid_hours({"fcn_wang": 900.0}, {"fcn_wang": 7.0}, data_ms=100.0, batch_size=batch)
-    evaluated = sum(evaluated for _, evaluated in benchmark.TASK_RECORDS.values())
+    hours = measurements.grid_hours({"fcn_wang": 900.0}, {"fcn_wang": 7.0}, data_ms=100.0, batch_size=batch)
+    evaluated = sum(evaluated for _, evaluated in measurements.TASK_RECORDS.values())
     assert np.isclose(hours, (50 * 1.0 + evaluated * 1.0) / 3600)

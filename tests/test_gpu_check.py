@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from code_used_upload import benchmark, gpu_check
+from code_used_upload import benchmark, gpu_check, measurements
 from code_used_upload.reports.tables import table_models
 
 CPU = torch.device("cpu")
@@ -96,7 +96,7 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
     steps = calls["part_step_times"]
     assert steps["device"].type == "cuda" and steps["models"] == table_models()
     assert (steps["batch_size"], steps["warmup"], steps["steps"]) == (128, 5, 7)
-    assert calls["part_data_time"]["records"] == benchmark.FULL["records"]
+    assert calls["part_data_time"]["records"] == measurements.FULL["records"]
     report = output.read_text()
     assert "took" in report and "still running" not in report
     assert "Ray found no GPU" in report.split("## 3.")[1].split("## 4.")[0]
@@ -107,7 +107,7 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
 def test_the_grid_estimate_is_grid_hours_of_the_tf32_times_for_three_seeds():
     parts = hand_made_parts()
     estimate = gpu_check.part_grid_estimate(parts["steps"], parts["data"])
-    per_seed = benchmark.grid_hours({"fcn_wang": 4.0, "lstm": 24.0}, parts["steps"]["windows_per_s"], 0.25, 128)
+    per_seed = measurements.grid_hours({"fcn_wang": 4.0, "lstm": 24.0}, parts["steps"]["windows_per_s"], 0.25, 128)
     assert math.isclose(estimate["hours_per_seed"], per_seed)
     assert math.isclose(estimate["hours"], 3 * per_seed)
     assert (estimate["models"], estimate["tasks"], estimate["seeds"], estimate["epochs"]) == (2, 6, 3, [50])
@@ -160,9 +160,9 @@ def test_packing_on_cpu_runs_both_executors_with_identical_results(tmp_path):
 
 def test_a_failing_or_hanging_driver_process_is_reported_with_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"exited with status 2(.|\n)*unknown model nope"):
-        benchmark.run_driver(["--models", "nope"], tmp_path / "bad.log", timeout_s=120)
+        measurements.run_driver(["--models", "nope"], tmp_path / "bad.log", timeout_s=120)
     with pytest.raises(RuntimeError, match="ran past 1 s and was stopped"):
-        benchmark.run_driver(["--demo", "--outputfolder", str(tmp_path / "demo")], tmp_path / "slow.log", timeout_s=1)
+        measurements.run_driver(["--demo", "--outputfolder", str(tmp_path / "demo")], tmp_path / "slow.log", timeout_s=1)
 
 
 def test_gpu_check_without_cuda_exits_2_with_one_line(tmp_path):
