@@ -43,6 +43,8 @@ class HMWHead(nn.Module):
         self.alpha, self.beta = float(alpha), float(beta)
         # the authors' k: with the default 0.01 it is 1 for both 10 and 100 classes (int(0.08) = int(0.98) = 0)
         self.top_k = max(int((num_classes - 2) * top_rate), 1)
+        # the mixup branch's k (UniCon): the authors take C - 3 there, the classes left besides a, b and o
+        self.mixup_top_k = max(int((num_classes - 3) * top_rate), 1)
         self.if_aum, self.if_anneal, self.if_spherical = bool(if_aum), bool(if_anneal), bool(if_spherical)
         self.normalize_logits = bool(normalize_logits)
         self.weight = nn.Parameter(torch.empty(num_classes, in_features))
@@ -87,6 +89,40 @@ class HMWHead(nn.Module):
         if not self.if_aum:
             return tkum
         return 0.5 * torch.sigmoid(self.alpha * (d_o - d_y)) + 0.5 * tkum
+
+    @torch.no_grad()
+    def mixup_weights(self, features, labels_a, labels_b, drop_pos):
+        """The weights (B,) of MixMatch rows (HMW + UniCon): float64 inside, returned as float32, detached.
+
+        A mixed row has two labels a and b; its label distance d_y is the nearer of d_a and d_b (the
+        authors pass the mix rate but do not use it). The rivals O are the other classes; where a == b the
+        authors drop one more, at position `drop_pos` of the ascending classes other than a, so that |O| is
+        always C - 2. d_o is O's nearest, d_oo the mean of the `mixup_top_k` next ones, and w is the
+        labelled branch's formula on them. A row keeps w only if the second-nearest class of O is nearer
+        than d_y (at least two rivals beat the label); every other row weighs 1. No memory: the mixed
+        rows are not samples of the training set.
+        """
+        f, weight = features.detach().double(), self.weight.detach().double()
+        num_classes = weight.shape[0]
+        if num_classes < 4:
+            raise UserError(f"HMW's mixup weights need at least 4 classes (two labels, a rival and a next one); "
+                            f"got {num_classes}")
+        if self.if_spherical:
+            d = (1.0 - F.normalize(f, dim=-1) @ F.normalize(weight, dim=-1).T) / 2.0
+        else:
+            d = -torch.softmax(f @ weight.T, dim=-1)
+        labels_a, labels_b = labels_a.view(-1, 1), labels_b.view(-1, 1)
+        d_y = torch.minimum(d.gather(1, labels_a), d.gather(1, labels_b)).squeeze(1)
+        # position p of the classes other than a is class p below a, p + 1 from a on; b == a there
+        dropped = torch.where(drop_pos < labels_a.view(-1), drop_pos, drop_pos + 1).view(-1, 1)
+        dropped = torch.where(labels_a == labels_b, dropped, labels_b)
+        rivals = d.scatter(1, labels_a, torch.inf).scatter(1, labels_b, torch.inf).scatter(1, dropped, torch.inf)
+        nearest = rivals.topk(self.mixup_top_k + 1, dim=1, largest=False).values
+        d_o, d_oo = nearest[:, 0], nearest[:, 1:].mean(dim=1)
+        w = torch.exp(self.beta * (d_o - d_oo))
+        if self.if_aum:
+            w = 0.5 * torch.sigmoid(self.alpha * (d_o - d_y)) + 0.5 * w
+        return torch.where(nearest[:, 1] < d_y, w, torch.ones_like(w)).float()
 
     @torch.no_grad()
     def _remember(self, w, index, epoch):
