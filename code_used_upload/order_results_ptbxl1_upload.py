@@ -99,7 +99,8 @@ def run(args):
     """Check the input, prepare the tasks, run the grid, write the table; returns the failed cells."""
     # imported here, not at the top, so that --help answers without loading torch
     from code_used_upload.experiments.ecg import ECGExperiment
-    from code_used_upload.experiments.grid import Grid, run_grid
+    from code_used_upload.experiments.executors import run_grid
+    from code_used_upload.experiments.grid import Grid
     from code_used_upload.models import available_models
     from code_used_upload.training.device import default_threads, resolve_device
     from code_used_upload.training.settings import RunSettings

@@ -89,6 +89,7 @@ class PTBXL:
     shared by all its tasks."""
     name = "ptbxl"
     challenge = False  # the benchmark scores PTB-XL by macro-AUC alone
+    database_file = "ptbxl_database.csv"  # the release's table of records and labels: the data's fingerprint
 
     def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True):
         self.datafolder = str(datafolder)
@@ -111,6 +112,7 @@ class ICBEB:
     scores it with the challenge's metrics beside macro-AUC."""
     name = "icbeb"
     challenge = True
+    database_file = icbeb.DATABASE  # written last by the conversion: the data's fingerprint
 
     def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True):
         self.database = load_icbeb_database(datafolder)

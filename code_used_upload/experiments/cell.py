@@ -12,6 +12,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from code_used_upload.configs.identity import IDENTITY_KEY
 from code_used_upload.evaluation.inference import predict_with_recipe
 from code_used_upload.evaluation.metrics import (evaluate, evaluate_with_thresholds, macro_auc, per_label_auc,
                                                  undefined_labels_said_elsewhere, write_te_results)
@@ -23,21 +24,18 @@ from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything, train_model
 
 
-def run_cell(data, model_name, seed, settings):
-    """Train, predict, evaluate and write one cell; returns its test evaluation dict.
+def run_cell(data, model_name, seed, settings, identity):
+    """Train, predict, evaluate and write one cell, its `identity` (configs/identity.py) in cell.json;
+    returns its test evaluation dict.
 
     Labels with an undefined AUC were announced once for the task (experiments/prepare.py), so the
     cell does not repeat that warning at every validation and test evaluation."""
     with undefined_labels_said_elsewhere():
-        return _run_cell(data, model_name, seed, settings)
+        with cell_workspace(cell_folder(data.folder, model_name, seed)) as work:
+            return _train_and_write(data, model_name, seed, settings, identity, work)
 
 
-def _run_cell(data, model_name, seed, settings):
-    with cell_workspace(cell_folder(data.folder, model_name, seed)) as work:
-        return _train_and_write(data, model_name, seed, settings, work)
-
-
-def _train_and_write(data, model_name, seed, settings, work):
+def _train_and_write(data, model_name, seed, settings, identity, work):
     started = time.time()
     settings = settings.for_model(model_name)
     device = resolve_device(settings.device)
@@ -74,7 +72,7 @@ def _train_and_write(data, model_name, seed, settings, work):
     torch.save(model.state_dict(), work / WEIGHTS_FILE)
     plot_training(history, work / "training.png")
     record = {
-        "task": data.task, "model": model_name, "seed": seed, "recipe": recipe.to_dict(),
+        "task": data.task, "model": model_name, "seed": seed, IDENTITY_KEY: identity, "recipe": recipe.to_dict(),
         "settings": asdict(settings), "epochs": settings.epochs_for(recipe), **provenance(device, settings),
         "sampling_frequency": fs, "crop": recipe.window(fs), "stride": recipe.stride(fs),
         "classes": data.classes, "scaler": data.scaler,

@@ -6,6 +6,7 @@ run killed at any moment loses at most the cell in flight. `cell.json` is writte
 marks a complete cell. The same for every kind of cell (a PTB-XL cell, a noisy-label run).
 """
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from code_used_upload.configs.identity import IDENTITY_KEY
 from code_used_upload.training.device import describe_device
 
 CELL_FILE = "cell.json"
@@ -25,6 +27,20 @@ def cell_folder(task_folder, model_name, seed):
 
 def is_complete(folder):
     return (Path(folder) / CELL_FILE).exists()
+
+
+def recorded_identity(folder):
+    """The identity (configs/identity.py) a complete cell recorded in its cell.json; None if it has none."""
+    return json.loads((Path(folder) / CELL_FILE).read_text()).get(IDENTITY_KEY)
+
+
+def seed_folders(task_folder, model_name):
+    """{seed: folder} of the complete cells of one model of a task, whatever seeds a run asks for."""
+    found = {}
+    for folder in sorted((Path(task_folder) / "models" / model_name).glob("seed*")):
+        if folder.name[4:].isdigit() and is_complete(folder):
+            found[int(folder.name[4:])] = folder
+    return found
 
 
 @contextlib.contextmanager

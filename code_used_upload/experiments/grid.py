@@ -2,12 +2,19 @@
 table fresh.
 
 An experiment (the PTB-XL tasks, experiments/ecg.py; the noisy-label settings, experiments/noisy.py)
-says where a task's cells live (`folder(task)`), prepares the data a task's cells share
+says where a task's cells live (`folder(task)`), what identifies a cell (`identity(task, model, seed,
+settings)`: the settings that change its numbers, configs/identity.py), prepares the data a task's cells share
 (`prepare(task, write)`: with `write` also the task's artefacts, without it on a worker that rebuilds
 the data), runs one cell (`run_cell(data, model, seed, settings)` -> its result), says the result in
 a few words (`describe(result)`) and writes the summary files (`write_summary(models, tasks, figure)`
 after each cell, `write_final_summaries(models, tasks)` once at the end, returning lines to say). An
 experiment is a small picklable value, so that a Ray worker can rebuild a task's data from it.
+
+Before anything is prepared or trained, every complete cell of the tables the run writes (the requested
+tasks and models, any seed) is compared with the identity this run would give it: one made with other
+settings stops the run with one line naming the differences (`check_settings`), so that a table never
+shows old numbers under new settings, nor mixes runs of different settings. The executors
+(experiments/executors.py) run the pending cells: in this process (`run_grid_locally`) or on Ray.
 
 Tasks are prepared one after another, and only those with a pending cell, so only one task's data is
 in memory at a time. A cell that fails (a non-finite loss, or any error) is reported with its error
@@ -20,7 +27,8 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from code_used_upload.experiments.folders import cell_folder, is_complete
+from code_used_upload.configs.identity import differences, refuse_other_settings
+from code_used_upload.experiments.folders import cell_folder, is_complete, recorded_identity, seed_folders
 from code_used_upload.training.loop import NonFiniteLossError
 
 
@@ -45,6 +53,20 @@ class Grid:
         """The tasks with at least one pending cell: the only ones worth preparing."""
         pending = {task for task, _, _ in self.pending()}
         return [task for task in self.tasks if task in pending]
+
+    def check_settings(self, settings, elsewhere="--outputfolder"):
+        """Refuse (OtherSettingsError) when a complete cell of this grid's tables, any seed, was made with
+        other settings than `settings` would give it; nothing is prepared or trained before this check."""
+        mismatched = []
+        for task in self.tasks:
+            for model in self.models:
+                for seed, folder in seed_folders(self.experiment.folder(task), model).items():
+                    recorded, wanted = recorded_identity(folder), self.experiment.identity(task, model, seed, settings)
+                    if differences(recorded or {}, wanted):
+                        mismatched.append((folder, recorded, wanted))
+        if mismatched:
+            folder, recorded, wanted = mismatched[0]
+            refuse_other_settings(str(folder), recorded, wanted, elsewhere, also=len(mismatched) - 1)
 
     def write_summary(self, figure=True):
         """The table after a cell (figure=False, cheap) or after a task (with its figure)."""
@@ -99,12 +121,3 @@ def run_grid_locally(grid, settings):
     grid.write_final_summaries(bar)
     bar.close()
     return failed
-
-
-def run_grid(grid, settings, executor="local", ray_address=None, gpus_per_cell=0.0):
-    """Run the pending cells with the run's executor: `local` (run_grid_locally) or `ray` (Ray tasks, on
-    a local Ray or the cluster at `ray_address`, `gpus_per_cell` GPUs each); returns the failed cells."""
-    if executor == "ray":
-        from code_used_upload.experiments.ray_executor import RayCluster, run_grid_on_ray  # Ray is optional
-        return run_grid_on_ray(grid, settings, RayCluster(ray_address, gpus_per_cell))
-    return run_grid_locally(grid, settings)

@@ -18,12 +18,14 @@ cell is always consistent with what is on disk. Conventions:
   folder has cells of the requested models (PTB-XL's table then with all six tasks).
 """
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from code_used_upload.configs.identity import IDENTITY_KEY, describe_table, shared_table
 from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.configs.tasks import (AVERAGE_COLUMN, DATASET_EXPERIMENTS, DATASET_NAMES, ICBEB_COLUMNS,
                                             ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS)
@@ -69,6 +71,21 @@ def _result_row(model_folder, seed, te_results):
                  if (dataset, task) == ICBEB_TASK}
     return {"dataset": dataset, "task": task, "model": model_folder.name, "seed": seed,
             **read_te_results(te_results), **challenge}
+
+
+def settings_line(outputfolder, results, dataset, models, tasks):
+    """The settings every seeded cell of a table shares, as a line for results.md; refuses (configs/identity.py)
+    a table whose cells were made with different settings. The naive rows have no settings: they are the
+    training labels' prevalence."""
+    shown = results[(results["dataset"] == dataset) & results["model"].isin(models) & results["task"].isin(tasks)
+                    & results["seed"].notna()]
+    identities = {}
+    for task, model, seed in shown[["task", "model", "seed"]].itertuples(index=False):
+        folder = Path(outputfolder) / DATASET_EXPERIMENTS[dataset].get(task, task) / "models" / model / f"seed{seed}"
+        cell = folder / "cell.json"
+        identities[str(folder)] = json.loads(cell.read_text()).get(IDENTITY_KEY) if cell.is_file() else None
+    table = shared_table(identities, f"the {DATASET_NAMES[dataset]} table of {outputfolder}")
+    return f"\nSettings of every cell in this table: {describe_table(table)}.\n" if table is not None else ""
 
 
 def table_models():
@@ -271,7 +288,8 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
     if "ptbxl" in shown:
         ptbxl_tasks = [task for name, task in covered_experiments(dataset, tasks) if name == "ptbxl"]
         table = summary_table(results, models, ptbxl_tasks)
-        markdown.append(markdown_table(table) + PTBXL_NOTES)
+        markdown.append(markdown_table(table) + PTBXL_NOTES
+                        + settings_line(outputfolder, results, "ptbxl", models, ptbxl_tasks))
         table.to_csv(outputfolder / "results.csv")
         if figure:
             ordered_models, ordered_tasks = in_order(models, table_models()), in_order(ptbxl_tasks, TASKS)
@@ -280,7 +298,8 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
         comparison.append(_comparison_markdown(results, models, ptbxl_tasks))
     if ICBEB_TASK[0] in shown:
         table = icbeb_table(results, models)
-        markdown.append(f"## {DATASET_NAMES[ICBEB_TASK[0]]} (all nine labels)\n\n{markdown_table(table)}{ICBEB_NOTES}")
+        markdown.append(f"## {DATASET_NAMES[ICBEB_TASK[0]]} (all nine labels)\n\n{markdown_table(table)}{ICBEB_NOTES}"
+                        + settings_line(outputfolder, results, ICBEB_TASK[0], models, [ICBEB_TASK[1]]))
         table.to_csv(outputfolder / "results_icbeb.csv")
         comparison.append(_icbeb_comparison_markdown(results, models))
     (outputfolder / "results.md").write_text("\n".join(markdown))
