@@ -25,10 +25,13 @@ DATA_PATH = "data/"                # holds (or receives) cifar-10-batches-py/ an
 OUTPUTFOLDER = "outputs/hmw/"      # every run, and results.md/.csv/.png
 SETTINGS = [f"{dataset}/{noise}" for dataset in ("cifar10", "cifar100")  # the paper's columns
             for noise in ("sym0.2", "sym0.5", "sym0.8", "sym0.9", "asym0.1", "asym0.3", "asym0.4")]
-METHODS = ["cce", "hmw+cce", "sce", "hmw+sce"]  # the table's rows: each baseline, then with HMW
+METHODS = ["cce", "hmw+cce", "sce", "hmw+sce"]  # the table's rows: each baseline, then with HMW (also: cleanlab)
 SEEDS = [0, 1, 2]                  # one run per (setting, method, seed); the seed also draws the noise
 EPOCHS: int = None                 # training epochs; a number overrides the recipe's
 BATCH_SIZE: int = None             # training batch; a number overrides the recipe's
+LR: float = None                   # learning rate; a number overrides the recipe's (0.02)
+AUGMENT: str = None                # training view: none, shift (digits) or crop_flip (CIFAR); None: the recipe's
+CV_N_FOLDS = 5                     # cleanlab: the folds of its out-of-fold predicted probabilities
 ALPHA_NMW = 100.0                  # HMW's alpha (the AUM term), the authors' --alpha_nmw
 BETA_NMW = 100.0                   # HMW's beta (the TKUM term), the authors' --beta_nmw
 TOP_RATE_NMW = 0.01                # HMW's top rate, k = max(int((C - 2) rate), 1), the authors' --top_rate_nmw
@@ -51,6 +54,7 @@ DEMO = dict(OUTPUTFOLDER="outputs/hmw-demo/", SETTINGS=["digits/sym0", "digits/s
             METHODS=["cce", "hmw+cce"], DEVICE="cpu", CPUS_PER_CELL=1)  # the MLP gains nothing from more threads
 CHOICES = dict(DEVICE=("auto", "cpu", "cuda", "cuda:N"), PRECISION=run_settings.PRECISIONS, EXECUTOR=("local", "ray"))
 NONE_MEANS = dict(EPOCHS="the recipe's: 250, digits 100", BATCH_SIZE="the recipe's: 128, digits 32",
+                  LR="the recipe's: 0.02", AUGMENT="the recipe's: crop_flip on CIFAR, none on digits",
                   RAY_ADDRESS="start a local Ray", CPUS_PER_CELL="every core")
 
 
@@ -70,14 +74,13 @@ def parse_args(argv=None):
 
 
 def check(args):
-    from code_used_upload.experiments.noisy import parse_task
+    from code_used_upload.experiments.noisy import setting_name
     from code_used_upload.models.noisy import METHODS as KNOWN_METHODS
 
     for name, values in (("settings", args.SETTINGS), ("methods", args.METHODS), ("seeds", args.SEEDS)):
         if not values:
             raise UserError(f"no {name} given")
-    for setting in args.SETTINGS:
-        parse_task(setting)
+    args.SETTINGS = list(dict.fromkeys(setting_name(setting) for setting in args.SETTINGS))  # sym0.40 is sym0.4
     unknown = [method for method in args.METHODS if method not in KNOWN_METHODS]
     if unknown:
         raise UserError(f"unknown method {', '.join(unknown)}; use {', '.join(KNOWN_METHODS)}")
@@ -91,8 +94,9 @@ def check(args):
 
 def run(args):
     """Check the input, run the grid, write the table; returns the failed runs."""
-    from code_used_upload.experiments.grid import Grid, run_grid
-    from code_used_upload.experiments.noisy import HMWOptions, NoisyLabelExperiment
+    from code_used_upload.experiments.executors import run_grid
+    from code_used_upload.experiments.grid import Grid
+    from code_used_upload.experiments.noisy import HMWOptions, NoisyLabelExperiment, RunOptions
     from code_used_upload.reports.noisy import collect_noisy_results, write_noisy_summary
     from code_used_upload.training.device import default_threads, resolve_device
 
@@ -106,7 +110,9 @@ def run(args):
     resolve_device(args.DEVICE)
     options = HMWOptions(alpha=args.ALPHA_NMW, beta=args.BETA_NMW, top_rate=args.TOP_RATE_NMW, if_aum=args.IF_AUM,
                          if_anneal=args.IF_ANNEAL, if_spherical=args.IF_SPHERICAL, normalize_logits=args.NORMALIZE_LOGITS)
-    grid = Grid(NoisyLabelExperiment(args.DATA_PATH, args.OUTPUTFOLDER, options), args.SETTINGS, args.METHODS, args.SEEDS)
+    run_options = RunOptions(lr=args.LR, augment=args.AUGMENT, cv_n_folds=args.CV_N_FOLDS)
+    grid = Grid(NoisyLabelExperiment(args.DATA_PATH, args.OUTPUTFOLDER, options, run_options), args.SETTINGS,
+                args.METHODS, args.SEEDS)
     settings = run_settings.RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, device=args.DEVICE,
                                         precision=args.PRECISION, deterministic=args.DETERMINISTIC,
                                         threads=args.CPUS_PER_CELL or default_threads())

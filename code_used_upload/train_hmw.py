@@ -8,12 +8,16 @@
 
 Every command of the authors' README runs as written. `--check_loc` is the folder that receives the run:
 `epochs.csv` (per epoch: clean test accuracy, training loss, the mean weight of the clean and of the
-mislabelled samples, the AUROC of the weights and of AUM at telling them apart), `cell.json` (last, best
-and last-10 accuracy as fractions, the final AUROCs, settings, provenance), `model.pt`, `noise.npz` (the
-noisy labels and their mask), `weights.npz` and `weights.png`. It appears only when the run is complete;
-an interrupted run resumes after its last finished epoch when started again with the same flags, and a
-complete one is not run again. `--dataset digits` runs scikit-learn's bundled digits with a small MLP and
-a recipe of its own (models/noisy.py), in seconds on a CPU; the authors' flags still override it.
+mislabelled samples, the AUROC of the weights and of AUM at telling them apart, AUM to the first
+learning-rate drop and over every epoch), `cell.json` (last, best and last-10 accuracy as fractions, the
+final AUROCs, the run's identity, settings, provenance), `model.pt`, `noise.npz` (the noisy labels and
+their mask), `weights.npz` and `weights.png`. It appears only when the run is complete. Started again
+with the same flags, an interrupted run resumes after its last finished epoch and a complete one is not
+run again; with other flags (another --r, --if_aum, ...) it stops with one line naming the differences,
+so that two runs never share a folder (the authors' README names one --check_loc for several runs: give
+each its own). `--dataset digits` runs scikit-learn's bundled digits with a small MLP and a recipe of its
+own (models/noisy.py), in seconds on a CPU; the authors' flags still override it. `--method cleanlab`
+runs cleanlab's find_label_issues on K-fold out-of-fold probabilities and trains on what it keeps.
 Departures from the authors' code are listed in the README (HMW section).
 """
 import argparse
@@ -53,13 +57,19 @@ def parse_args(argv=None):
                          "cifar-10-batches-py/ or cifar-100-python/ (default: ./data)")
     authors.add_argument("--noise_mode", default="sym", help="sym or asym (default: sym)")
     authors.add_argument("--r", type=float, default=0.2, help="noise rate in 0..1 (default: 0.2)")
-    authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce or hmw+sce (default: hmw+cce)")
+    authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce, hmw+sce, or this toolkit's cleanlab "
+                         "(default: hmw+cce)")
     authors.add_argument("--seed", type=int, default=123, help="draws the noise, the initialisation and the batches "
                          "(default: 123, the authors')")
     authors.add_argument("--num_epochs", type=int, default=None, help="epochs (default: the recipe's, 250; digits 100)")
     authors.add_argument("--milestones", type=milestones, default=None,
                          help="epochs at which the lr is multiplied by 0.1 (default: the recipe's, 125/200; digits 50/80)")
-    authors.add_argument("--batch_size", type=int, default=None, help="(default: the recipe's, 128; digits 32)")
+    authors.add_argument("--batch_size", type=int, default=None,
+                         help="the training batch, as the loss sees it (default: the recipe's, 128; digits 32). The "
+                              "authors' --batch_size is half of theirs: their loader doubles it for these methods, so "
+                              "their 64 trains with batches of 128")
+    authors.add_argument("--lr", type=float, default=None, help="the learning rate (default: the recipe's, 0.02)")
+    authors.add_argument("--gpuid", type=int, default=None, help="the CUDA device N (the same as --device cuda:N)")
     authors.add_argument("--alpha_nmw", type=float, default=100.0, help="HMW's alpha, the AUM term (default: 100)")
     authors.add_argument("--beta_nmw", type=float, default=100.0, help="HMW's beta, the TKUM term (default: 100)")
     authors.add_argument("--top_rate_nmw", type=float, default=0.01, help="HMW's top rate: k = max(int((C-2) r), 1) "
@@ -73,6 +83,12 @@ def parse_args(argv=None):
     ours = parser.add_argument_group("this toolkit's flags")
     ours.add_argument("--normalize_logits", type=flag_bool, default=True,
                       help="1: the loss on z/||z|| as the authors; 0: on the raw logits, an ablation (default: 1)")
+    ours.add_argument("--augment", default=None,
+                      help="the training view: none, shift (a random offset of up to one pixel, zero-filled; for small "
+                           "images such as the digits) or crop_flip (CIFAR's, 32 x 32 images) (default: the recipe's: "
+                           "crop_flip on CIFAR, none on digits)")
+    ours.add_argument("--cv_n_folds", type=int, default=5, help="cleanlab: the folds of its out-of-fold probabilities "
+                      "(default: 5)")
     ours.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)")
     ours.add_argument("--precision", default="tf32", help="fp32, tf32 or bf16 (default: tf32)")
     ours.add_argument("--deterministic", type=flag_bool, default=False, help="CUDA: deterministic algorithms (default: 0)")
@@ -82,7 +98,7 @@ def parse_args(argv=None):
 
 def run(args):
     """Check the flags, train (or resume) the run; returns no failed run (a failure raises)."""
-    from code_used_upload.experiments.noisy import HMWOptions, load_images, parse_task, run_noisy_cell
+    from code_used_upload.experiments.noisy import HMWOptions, RunOptions, load_images, parse_task, run_noisy_cell
     from code_used_upload.experiments.folders import is_complete
     from code_used_upload.models.noisy import check_method, noisy_setup
     from code_used_upload.training.device import default_threads, resolve_device
@@ -97,21 +113,26 @@ def run(args):
     for name in ("num_epochs", "batch_size", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UserError(f"--{name} {getattr(args, name)}: must be at least 1")
+    device = args.device if args.gpuid is None else f"cuda:{args.gpuid}"
+    if args.gpuid is not None and args.device not in ("auto", device):
+        raise UserError(f"--gpuid {args.gpuid} and --device {args.device} disagree: give one of them")
     folder = Path(args.check_loc or f"outputs/hmw/runs/{args.dataset}_{args.noise_mode}{args.r:g}_{args.method}_seed{args.seed}")
-    if is_complete(folder):
-        print(f"{folder} holds a complete run; nothing to do (delete it to run again)")
-        return []
-    resolve_device(args.device)
+    resolve_device(device)
     options = HMWOptions(alpha=args.alpha_nmw, beta=args.beta_nmw, top_rate=args.top_rate_nmw, if_aum=args.if_aum,
                          if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
-    settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=args.device,
+    run_options = RunOptions(lr=args.lr, milestones=args.milestones, augment=args.augment, cv_n_folds=args.cv_n_folds)
+    settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=device,
                            precision=args.precision, deterministic=args.deterministic,
                            threads=args.threads or noisy_setup(args.dataset).cpu_threads or default_threads())
     data = load_images(args.dataset, args.data_path)
-    summary = run_noisy_cell(data, setting, args.method, args.seed, settings, options, folder, milestones=args.milestones)
-    print(f"{folder}: last accuracy {summary['last_acc']:.4f}, best {summary['best_acc']:.4f}, "
-          f"last-10 mean {summary['last10_acc']:.4f}; AUROC of the weights {summary['weight_auroc']:.3f}, "
-          f"of AUM {summary['aum_auroc']:.3f}")
+    complete = is_complete(folder)
+    summary = run_noisy_cell(data, setting, args.method, args.seed, settings, options, run_options, folder)
+    scores = ", ".join(f"{name} {summary[key]:.3f}" for name, key in (
+        ("AUROC of the weights", "weight_auroc"), ("of AUM to the first drop", "aum_auroc_first_drop"),
+        ("of AUM", "aum_auroc"), ("of cleanlab's scores", "cleanlab_auroc")) if key in summary)
+    print(f"{folder}{' holds this run already (the same settings); nothing to do' if complete else ''}: "
+          f"last accuracy {summary['last_acc']:.4f}, best {summary['best_acc']:.4f}, "
+          f"last-10 mean {summary['last10_acc']:.4f}; {scores}")
     return []
 
 

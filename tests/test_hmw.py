@@ -16,7 +16,8 @@ from code_used_upload.models.noisy import NoisyLabelClassifier, symmetric_cross_
 from code_used_upload.models.mlp import digits_mlp
 from code_used_upload.training.noisy_labels import MarginTracker
 
-EPOCH_COLUMNS = ["epoch", "test_acc", "train_loss", "weight_clean", "weight_noisy", "weight_auroc", "aum_auroc"]
+EPOCH_COLUMNS = ["epoch", "test_acc", "train_loss", "weight_clean", "weight_noisy", "weight_auroc", "aum_auroc_first_drop",
+                 "aum_auroc"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,8 @@ def test_the_demo_writes_its_tables_and_every_runs_files(digits_demo):
     outputfolder, results = digits_demo
     assert len(results) == 4 * 2 * 3
     markdown = (outputfolder / "results.md").read_text()
-    assert markdown.count("\n|cce|") == 4 and markdown.count("\n|hmw+cce|") == 4
+    # five tables: last and best accuracy, the weights, AUM to the first drop and over every epoch (no cleanlab row)
+    assert markdown.count("\n|cce|") == 5 and markdown.count("\n|hmw+cce|") == 5
     assert (outputfolder / "results.png").stat().st_size > 10_000
     cell = outputfolder / "digits" / "sym0.6" / "models" / "hmw+cce" / "seed1"
     epochs = pd.read_csv(cell / "epochs.csv")

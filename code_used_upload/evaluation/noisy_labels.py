@@ -8,12 +8,17 @@ from code_used_upload.training.augment import normalise
 
 
 @torch.no_grad()
-def test_accuracy(model, images, labels, mean, std, batch_size=1024):
-    """Top-1 accuracy (a fraction) of `model` on uint8 `images` on its device, normalised a batch at a time,
-    against the clean `labels`."""
+def predict_logits(model, images, mean, std, batch_size=1024):
+    """(N, C) float32 logits of `model` on uint8 `images` on its device, normalised a batch at a time, in
+    evaluation mode."""
     model.eval()
-    predicted = torch.cat([model(normalise(images[start:start + batch_size], mean, std)).float().argmax(dim=1)
-                           for start in range(0, len(images), batch_size)])
+    return torch.cat([model(normalise(images[start:start + batch_size], mean, std)).float()
+                      for start in range(0, len(images), batch_size)])
+
+
+def test_accuracy(model, images, labels, mean, std, batch_size=1024):
+    """Top-1 accuracy (a fraction) of `model` on uint8 `images` on its device against the clean `labels`."""
+    predicted = predict_logits(model, images, mean, std, batch_size).argmax(dim=1)
     return float((predicted.cpu() == torch.as_tensor(labels)).double().mean())
 
 

@@ -1,18 +1,35 @@
 """The noisy-label experiment: HMW and its baselines on CIFAR-10/100 (or the digits) with synthetic label noise.
 
 A task is a data set with a noise setting, `<dataset>/<mode><rate>` (`cifar10/sym0.5`, `cifar100/asym0.4`,
-`digits/sym0` for no noise); its cells are the methods (cce, sce, hmw+cce, hmw+sce) and seeds, under
-`<outputfolder>/<dataset>/<mode><rate>/models/<method>/seed<k>/`. A cell is one run of the authors'
-`train_main.py` (the same as `train_hmw.py --check_loc <cell folder>`): the seed draws the noise, the
-initialisation and the batches; the noisy labels and their mask are kept in the cell (`noise.npz`).
+`digits/sym0` for no noise), named in one way whatever way it was written (`sym0.40` is `sym0.4`); its
+cells are the methods and seeds, under `<outputfolder>/<dataset>/<mode><rate>/models/<method>/seed<k>/`. A
+cell is one run of the authors' `train_main.py` (the same as `train_hmw.py --check_loc <cell folder>`): the
+seed draws the noise, the initialisation and the batches; the noisy labels and their mask are kept in the
+cell (`noise.npz`).
+
+The methods: cce, sce, hmw+cce, hmw+sce (models/noisy.py) train one network. `cleanlab` is what most
+people who suspect label noise do: K-fold out-of-fold predicted probabilities from the cce network and
+recipe on the noisy labels, `cleanlab.filter.find_label_issues` on them, then the cce network trained on
+the samples it keeps; its cell also says how well cleanlab's label quality scores and its flagged set
+find the mislabelled samples.
 
 Every epoch `epochs.csv` gets the clean test accuracy, the training loss, the mean weight of the clean and
-of the mislabelled samples, and the AUROC of the weights and of AUM at telling them apart; `cell.json` the
-last, best and last-10-epoch mean accuracy (fractions), the final AUROCs, the settings and the provenance;
-`weights.npz` every training sample's final weight and AUM; `weights.png` their distributions. The
-run's checkpoint lies beside the cell (`.<seed folder>.checkpoint.pt`) while it trains, so an interrupted
-cell resumes after its last finished epoch and ends as an uninterrupted one.
+of the mislabelled samples, and the AUROC of the weights and of AUM at telling them apart, AUM over the
+epochs before the first learning-rate drop (as its authors use it) and over every epoch; `cell.json` the
+last, best and last-10-epoch mean accuracy (fractions), the final AUROCs, the run's identity (below),
+the settings and the provenance; `weights.npz` every training sample's final weight and AUMs;
+`weights.png` their distributions. The run's checkpoints lie beside the cell (`.<seed folder>.*.pt`)
+while it trains, so an interrupted cell resumes after its last finished epoch and ends as an
+uninterrupted one.
+
+A run's identity (configs/identity.py): its table part is what a results table's runs share (the epochs,
+batch, learning rate, milestones and view asked for, the precision, the HMW options, cleanlab's folds);
+its cell part the noise setting, method and seed with the recipe they resolve to and the fingerprints
+(SHA-256) of the data and of the noisy labels. A complete run or a checkpoint of other settings is
+refused before anything trains or is written.
 """
+import functools
+import hashlib
 import json
 import re
 import time
@@ -23,23 +40,27 @@ import numpy as np
 import pandas as pd
 import torch
 
+from code_used_upload.configs.identity import IDENTITY_KEY, identity, refuse_other_settings
 from code_used_upload.data.cifar import load_cifar
 from code_used_upload.data.digits import load_digits_split
 from code_used_upload.data.noise import noisy_labels
 from code_used_upload.errors import UserError
-from code_used_upload.evaluation.noisy_labels import group_means, separation_auroc, test_accuracy
-from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, provenance
-from code_used_upload.models.noisy import build_noisy_model, check_method, noisy_setup
+from code_used_upload.evaluation.noisy_labels import group_means, predict_logits, separation_auroc, test_accuracy
+from code_used_upload.experiments.folders import (CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, is_complete,
+                                                  provenance, recorded_identity)
+from code_used_upload.models.noisy import CLEANLAB, build_noisy_model, check_method, noisy_setup
 from code_used_upload.reports.noisy import plot_weights, write_noisy_summary
+from code_used_upload.training.augment import VIEWS
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything
-from code_used_upload.training.noisy_labels import train_noisy_labels
+from code_used_upload.training.noisy_labels import checkpoint_identity, save_atomically, train_noisy_labels
 
 TASK = re.compile(r"(?P<dataset>[a-z0-9]+)/(?P<mode>sym|asym)(?P<rate>[0-9.]+)")
 EPOCHS_FILE = "epochs.csv"
 NOISE_FILE = "noise.npz"
 SCORES_FILE = "weights.npz"
 LAST_EPOCHS = 10  # last10_acc: the mean accuracy of the last ten epochs
+VIEW_NAMES = {"none" if name is None else name: name for name in VIEWS}  # --augment's words -> the recipe's views
 
 
 @dataclass(frozen=True)
@@ -50,21 +71,49 @@ class NoiseSetting:
 
     @property
     def name(self):
+        """The one spelling of the setting: folders, tables and identities use it."""
         return f"{self.dataset}/{self.mode}{self.rate:g}"
 
 
 def parse_task(task):
     """`cifar10/sym0.5` -> NoiseSetting; a clear error for anything else."""
     match = TASK.fullmatch(task)
-    if not match or not 0 <= float(match["rate"]) <= 1:
+    if not match or not re.fullmatch(r"\d+(\.\d*)?|\.\d+", match["rate"]) or not 0 <= float(match["rate"]) <= 1:
         raise UserError(f"setting {task!r}: write <dataset>/<sym|asym><rate>, e.g. cifar10/sym0.5 or cifar100/asym0.4")
     noisy_setup(match["dataset"])
     return NoiseSetting(match["dataset"], match["mode"], float(match["rate"]))
 
 
+def setting_name(task):
+    """The one spelling of a setting however it was written: `digits/sym0.40` -> `digits/sym0.4`."""
+    return parse_task(task).name
+
+
+@functools.lru_cache(maxsize=2)
 def load_images(dataset, data_path, download=True):
-    """The data set's training and test images as an ImageData."""
+    """The data set's training and test images as an ImageData, read once per process (a grid checks its
+    complete runs' identities and trains from the same copy)."""
     return load_digits_split() if dataset == "digits" else load_cifar(data_path, dataset, download=download)
+
+
+def fingerprint(*arrays):
+    """SHA-256 over the arrays' dtypes, shapes and bytes: the same data gives the same text on any machine."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def data_fingerprint(data):
+    return fingerprint(data.train_images, data.train_labels, data.test_images, data.test_labels)
+
+
+@functools.lru_cache(maxsize=2)
+def loaded_fingerprint(dataset, data_path):
+    """The fingerprint of `load_images(dataset, data_path)`, hashed once per process."""
+    return data_fingerprint(load_images(dataset, data_path))
 
 
 @dataclass(frozen=True)
@@ -80,62 +129,192 @@ class HMWOptions:
     normalize_logits: bool = True
 
 
-def run_noisy_cell(data, setting, method, seed, settings, options, final, milestones=None):
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run asks for beyond the HMW head: the recipe's learning rate, milestones and view (None: the
+    data set's recipe), and cleanlab's number of folds."""
+    lr: float = None
+    milestones: tuple = None
+    augment: str = None       # none, shift or crop_flip (training/augment.py)
+    cv_n_folds: int = 5       # cleanlab: the K of its K-fold out-of-fold probabilities
+
+    def __post_init__(self):
+        if self.augment is not None and self.augment not in VIEW_NAMES:
+            raise UserError(f"--augment {self.augment}: use one of {', '.join(VIEW_NAMES)}")
+        if self.cv_n_folds < 2:
+            raise UserError(f"--cv_n_folds {self.cv_n_folds}: cleanlab's out-of-fold probabilities need at least 2 folds")
+        if self.lr is not None and not self.lr > 0:
+            raise UserError(f"--lr {self.lr}: must be positive")
+
+
+def run_recipe(setting, settings, options):
+    """The data set's recipe with the run's overrides, its epochs and batch resolved."""
+    recipe = noisy_setup(setting.dataset).recipe
+    overrides = {"max_lr": options.lr, "milestones": options.milestones and tuple(options.milestones),
+                 "augment": VIEW_NAMES.get(options.augment, "recipe")}
+    recipe = replace(recipe, **{key: value for key, value in overrides.items() if value not in (None, "recipe")})
+    return replace(recipe, epochs=settings.epochs_for(recipe), batch_size=settings.batch_for(recipe))
+
+
+def run_identity(data, setting, method, seed, settings, hmw_options, options, data_sha256=None):
+    """What makes the run's numbers, as configs/identity.py records and compares it (`data_sha256`: the
+    data's fingerprint where it is known already)."""
+    asked = {key: "recipe" if value is None else value for key, value in asdict(options).items()}
+    table = {"epochs": settings.epochs or "recipe", "batch_size": settings.batch_size or "recipe",
+             "precision": settings.precision, "hmw": asdict(hmw_options), **asked}
+    labels, _ = noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, seed)
+    cell = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": method, "seed": seed,
+            "recipe": run_recipe(setting, settings, options).to_dict(), "data_sha256": data_sha256 or data_fingerprint(data),
+            "noise_sha256": fingerprint(labels)}
+    return identity(table, cell)
+
+
+def sidecars(final):
+    """The run's checkpoints beside its folder (`.<name>.checkpoint.pt`, cleanlab's `.<name>.fold<k>*.pt`)."""
+    final = Path(final)
+    return sorted(final.parent.glob(f".{final.name}.*.pt"))
+
+
+def check_existing(final, wanted, elsewhere):
+    """True when `final` holds a complete run of the `wanted` identity (nothing to do); raises
+    OtherSettingsError when it, or a checkpoint beside it, was made with other settings; else False."""
+    final = Path(final)
+    if is_complete(final):
+        refuse_other_settings(str(final), recorded_identity(final), wanted, elsewhere)
+        return True
+    for checkpoint in sidecars(final):
+        refuse_other_settings(str(checkpoint), checkpoint_identity(checkpoint), wanted, elsewhere)
+    return False
+
+
+def run_noisy_cell(data, setting, method, seed, settings, hmw_options, options, final, elsewhere="--check_loc",
+                   data_sha256=None):
     """Train and evaluate one run of `method` on `data` (ImageData) under `setting`, written atomically to
-    `final`; returns the numbers of cell.json's summary."""
+    `final`; returns the numbers of cell.json's summary (read back when `final` already holds this run)."""
     check_method(method)
     final = Path(final)
-    checkpoint = final.parent / f".{final.name}.checkpoint.pt"
+    wanted = run_identity(data, setting, method, seed, settings, hmw_options, options, data_sha256)
+    if run_recipe(setting, settings, options).augment == "crop_flip" and data.train_images.shape[-2:] != (32, 32):
+        raise UserError(f"--augment crop_flip is CIFAR's view of 32 x 32 images; {data.name}'s are "
+                        f"{'x'.join(map(str, data.train_images.shape[-2:]))}: use --augment shift or none")
+    if check_existing(final, wanted, elsewhere):
+        return summary_of(json.loads((final / CELL_FILE).read_text()))
     with cell_workspace(final) as work:
-        result = _train_and_write(data, setting, method, seed, settings, options, work, checkpoint, milestones)
-    checkpoint.unlink(missing_ok=True)
+        result = _train_and_write(data, setting, method, seed, settings, hmw_options, options, wanted, work, final)
+    for checkpoint in sidecars(final):
+        checkpoint.unlink()
     return result
 
 
-def _train_and_write(data, setting, method, seed, settings, options, work, checkpoint, milestones):
+SUMMARY_KEYS = ("last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc_first_drop", "aum_auroc",
+                "cleanlab_auroc", "flagged", "flag_precision", "flag_recall")
+
+
+def summary_of(record):
+    return {key: record[key] for key in SUMMARY_KEYS if key in record}
+
+
+def subset(data, rows):
+    """The ImageData of the training rows `rows` (the test set and normalisation unchanged)."""
+    return replace(data, train_images=data.train_images[rows], train_labels=data.train_labels[rows])
+
+
+def _train_and_write(data, setting, method, seed, settings, hmw_options, options, wanted, work, final):
     started = time.time()
     device = resolve_device(settings.device)
     configure_numerics(settings.precision, settings.deterministic, settings.threads)
-    recipe = noisy_setup(setting.dataset).recipe
-    if milestones is not None:
-        recipe = replace(recipe, milestones=tuple(milestones))
-    epochs = settings.epochs_for(recipe)
+    recipe = run_recipe(setting, settings, options)
     labels, is_noisy = noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, seed)
-    seed_everything(seed)
-    model = build_noisy_model(setting.dataset, method, data.num_classes, len(labels), epochs, recipe,
-                              confidence_penalty=setting.mode == "asym", **asdict(options)).to(device)
     test_images = torch.as_tensor(data.test_images, device=device)
+    cleanlab = {}
+    rows = np.arange(len(labels))
+    if method == CLEANLAB:
+        cleanlab = _find_label_issues(data, labels, is_noisy, setting, recipe, settings, seed, device, options.cv_n_folds,
+                                      wanted, final)
+        rows = np.flatnonzero(~cleanlab.pop("issues"))
+    kept_noisy = is_noisy[rows]
 
     def on_epoch(epoch, model, margins, train_loss):
         weights = (model.head.integrated_weights(epoch).cpu().numpy() if model.weighted
-                   else np.full(len(labels), np.nan))
-        clean_weight, noisy_weight = group_means(weights, is_noisy)
+                   else np.full(len(rows), np.nan))
+        clean_weight, noisy_weight = group_means(weights, kept_noisy)
         return {"epoch": epoch + 1, "test_acc": test_accuracy(model, test_images, data.test_labels, data.mean, data.std),
                 "train_loss": train_loss, "weight_clean": clean_weight, "weight_noisy": noisy_weight,
-                "weight_auroc": separation_auroc(weights, is_noisy), "aum_auroc": separation_auroc(margins.aum(), is_noisy)}
+                "weight_auroc": separation_auroc(weights, kept_noisy),
+                "aum_auroc_first_drop": separation_auroc(margins.aum_first_drop(), kept_noisy),
+                "aum_auroc": separation_auroc(margins.aum(), kept_noisy)}
 
-    reports, margins = train_noisy_labels(model, data, labels, recipe, settings, seed, device, checkpoint, on_epoch,
-                                          description=f"{setting.name}/{method}/seed{seed}")
+    trained = "cce" if method == CLEANLAB else method
+    seed_everything(seed)
+    model = build_noisy_model(setting.dataset, trained, data.num_classes, len(rows), recipe.epochs, recipe,
+                              confidence_penalty=setting.mode == "asym", **asdict(hmw_options))
+    model = model.to(device)
+    reports, margins = train_noisy_labels(model, subset(data, rows), labels[rows], recipe, settings, seed, device,
+                                          final.parent / f".{final.name}.checkpoint.pt", on_epoch,
+                                          description=f"{setting.name}/{method}/seed{seed}", identity=wanted)
     history = pd.DataFrame(reports)
     history.to_csv(work / EPOCHS_FILE, index=False)
     np.savez(work / NOISE_FILE, noisy_labels=labels, is_noisy=is_noisy, clean_labels=data.train_labels)
-    final_weights = (model.head.integrated_weights(epochs - 1).cpu().numpy() if model.weighted
-                     else np.full(len(labels), np.nan, dtype=np.float32))
-    aum = margins.aum()
-    np.savez(work / SCORES_FILE, weights=final_weights, aum=aum)
-    plot_weights(final_weights, aum, is_noisy, work / "weights.png", title=f"{setting.name} {method} seed {seed}")
+    scores = {"weights": (model.head.integrated_weights(recipe.epochs - 1).cpu().numpy() if model.weighted
+                          else np.full(len(rows), np.nan, dtype=np.float32)),
+              "aum": margins.aum(), "aum_first_drop": margins.aum_first_drop()}
+    scores = {name: _per_training_sample(values, rows, len(labels)) for name, values in scores.items()}
+    np.savez(work / SCORES_FILE, **scores, **{f"cleanlab_{k}": v for k, v in cleanlab.items() if k == "quality"})
+    plot_weights(scores["weights"], scores["aum"], is_noisy, work / "weights.png", title=f"{setting.name} {method} seed {seed}")
     torch.save(model.state_dict(), work / WEIGHTS_FILE)
     accuracy = history["test_acc"].to_numpy()
     summary = {"last_acc": float(accuracy[-1]), "best_acc": float(accuracy.max()),
                "last10_acc": float(accuracy[-LAST_EPOCHS:].mean()),
-               "weight_auroc": float(history["weight_auroc"].iloc[-1]), "aum_auroc": float(history["aum_auroc"].iloc[-1])}
+               **{key: float(history[key].iloc[-1]) for key in ("weight_auroc", "aum_auroc_first_drop", "aum_auroc")},
+               **{key: value for key, value in cleanlab.items() if key != "quality"}}
     record = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": method, "seed": seed,
-              **summary, "noisy_fraction": float(is_noisy.mean()), "hmw": asdict(options), "recipe": recipe.to_dict(),
-              "settings": asdict(settings), "epochs": epochs, **provenance(device, settings),
-              "train_size": len(labels), "test_size": len(data.test_labels),
+              **summary, IDENTITY_KEY: wanted, "noisy_fraction": float(is_noisy.mean()), "hmw": asdict(hmw_options),
+              "recipe": recipe.to_dict(), "settings": asdict(settings), "epochs": recipe.epochs,
+              **provenance(device, settings), "train_size": len(rows), "test_size": len(data.test_labels),
               "wall_time_s": round(time.time() - started, 3)}
     (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return summary
+
+
+def _per_training_sample(values, rows, size):
+    """Scores of the trained rows spread over every training sample, NaN for the rows not trained on."""
+    full = np.full(size, np.nan, dtype=np.asarray(values).dtype if np.asarray(values).dtype.kind == "f" else np.float64)
+    full[rows] = values
+    return full
+
+
+def _find_label_issues(data, labels, is_noisy, setting, recipe, settings, seed, device, n_folds, wanted, final):
+    """cleanlab as its users run it: out-of-fold predicted probabilities of the cce network trained on K - 1
+    folds (stratified, seeded), then `find_label_issues` (its default, prune by noise rate) and
+    `get_label_quality_scores` (self-confidence). Each finished fold's probabilities are kept beside the
+    cell (`.<name>.fold<k>.pt`), so an interrupted run resumes after its last finished fold."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    probabilities = np.zeros((len(labels), data.num_classes), dtype=np.float32)
+    for fold, (train_rows, held_out) in enumerate(folds.split(np.zeros(len(labels)), labels)):
+        done = final.parent / f".{final.name}.fold{fold}.pt"
+        if not done.is_file():
+            seed_everything(seed)
+            model = build_noisy_model(setting.dataset, "cce", data.num_classes, len(train_rows), recipe.epochs, recipe,
+                                      confidence_penalty=setting.mode == "asym").to(device)
+            train_noisy_labels(model, subset(data, train_rows), labels[train_rows], recipe, settings, seed, device,
+                               final.parent / f".{final.name}.fold{fold}.checkpoint.pt",
+                               description=f"{setting.name}/cleanlab fold {fold + 1}/{folds.n_splits}", identity=wanted)
+            held_images = torch.as_tensor(data.train_images[held_out], device=device)
+            logits = predict_logits(model, held_images, data.mean, data.std)
+            save_atomically({"probabilities": torch.softmax(logits, dim=1).cpu(), "identity": wanted}, done)
+            (final.parent / f".{final.name}.fold{fold}.checkpoint.pt").unlink(missing_ok=True)
+        probabilities[held_out] = torch.load(done, weights_only=True)["probabilities"].numpy()
+    issues = find_label_issues(labels, probabilities)
+    quality = get_label_quality_scores(labels, probabilities)
+    found = issues & is_noisy
+    return {"issues": issues, "quality": quality, "cleanlab_auroc": separation_auroc(quality, is_noisy),
+            "flagged": int(issues.sum()),
+            "flag_precision": float(found.sum() / issues.sum()) if issues.any() else float("nan"),
+            "flag_recall": float(found.sum() / is_noisy.sum()) if is_noisy.any() else float("nan")}
 
 
 @dataclass(frozen=True)
@@ -144,10 +323,16 @@ class NoisyLabelExperiment:
     data_path: str
     outputfolder: str
     options: HMWOptions = field(default_factory=HMWOptions)
+    run_options: RunOptions = field(default_factory=RunOptions)
     progress: bool = True
 
     def folder(self, task):
-        return Path(self.outputfolder) / parse_task(task).name
+        return Path(self.outputfolder) / setting_name(task)
+
+    def identity(self, task, method, seed, settings):
+        setting = parse_task(task)
+        return run_identity(load_images(setting.dataset, self.data_path), setting, method, seed, settings,
+                            self.options, self.run_options, loaded_fingerprint(setting.dataset, self.data_path))
 
     def prepare(self, task, write=True):
         setting = parse_task(task)
@@ -155,11 +340,14 @@ class NoisyLabelExperiment:
 
     def run_cell(self, data, method, seed, settings):
         setting, images = data
-        return run_noisy_cell(images, setting, method, seed, settings, self.options,
-                              cell_folder(self.folder(setting.name), method, seed))
+        return run_noisy_cell(images, setting, method, seed, settings, self.options, self.run_options,
+                              cell_folder(self.folder(setting.name), method, seed), elsewhere="--outputfolder",
+                              data_sha256=loaded_fingerprint(setting.dataset, self.data_path))
 
     def describe(self, result):
-        return f"last acc {result['last_acc']:.4f}  weight AUROC {result['weight_auroc']:.3f}"
+        score = ("cleanlab AUROC", result.get("cleanlab_auroc")) if "cleanlab_auroc" in result else \
+            ("weight AUROC", result["weight_auroc"])
+        return f"last acc {result['last_acc']:.4f}  {score[0]} {score[1]:.3f}"
 
     def write_summary(self, models, tasks, figure=True):
         write_noisy_summary(self.outputfolder, models, tasks, figure=figure)

@@ -7,6 +7,8 @@ The methods, named as the HMW authors' trainer names them (`--method`):
 - `hmw+cce`, `hmw+sce`: the HMW head (models/hmw.py): the loss on its normalised training logits, each
   sample's loss times its integrated weight once the recipe's unweighted epochs are over, and the batch
   mean of that product, not divided by the sum of the weights (as the authors).
+- `cleanlab`: the `cce` classifier, trained on the samples that cleanlab's `find_label_issues` keeps
+  from K-fold out-of-fold probabilities of the same classifier (experiments/noisy.py runs the folds).
 Under asymmetric noise every method adds the authors' penalty on confident predictions, the batch mean
 of sum_c p_c log p_c (a negative entropy), in every epoch. SCE is a CE + b RCE with the authors' (a, b)
 per data set and their clamps (p to 1e-7..1, the one-hot label to 1e-4..1, so RCE = -log(1e-4) (1 - p_y)
@@ -26,7 +28,9 @@ from .mlp import digits_mlp
 from .preact_resnet import preact_resnet18
 from .recipe import Recipe
 
-METHODS = ("cce", "sce", "hmw+cce", "hmw+sce")
+CLASSIFIERS = ("cce", "sce", "hmw+cce", "hmw+sce")  # one network, its head and loss (NoisyLabelClassifier)
+CLEANLAB = "cleanlab"  # the cce classifier, trained on the samples cleanlab keeps (experiments/noisy.py)
+METHODS = (*CLASSIFIERS, CLEANLAB)
 HMW_PREFIX = "hmw+"
 
 # the authors' CIFAR recipe: SGD 0.02, momentum 0.9, weight decay 5e-4 (the head's too), batch 128,
@@ -90,7 +94,9 @@ class NoisyLabelClassifier(nn.Module):
                  confidence_penalty=False, **hmw_options):
         super().__init__()
         self.backbone = backbone
-        self.weighted = check_method(method).startswith(HMW_PREFIX)
+        if method not in CLASSIFIERS:
+            raise UserError(f"method {method!r} is not one network's classifier: use one of {', '.join(CLASSIFIERS)}")
+        self.weighted = method.startswith(HMW_PREFIX)
         features = backbone.out_features
         self.head = (HMWHead(features, num_classes, train_size, epochs, **hmw_options) if self.weighted
                      else nn.Linear(features, num_classes))

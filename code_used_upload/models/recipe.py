@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("one_cycle", "constant", "multistep")
-AUGMENTATIONS = (None, "crop_flip")
+AUGMENTATIONS = (None, "crop_flip", "shift")
 CHECKPOINTS = ("last", "best_val_auc")
 AGGREGATIONS = ("max", "mean")
 
@@ -36,6 +36,7 @@ class Recipe:
     batch_size: int = 128                # noisy labels: the run's batch unless it sets one (the ECG runs always do)
     unweighted_epochs: int = 0           # noisy labels: the first epochs train without the per-sample weights
     augment: str = None                  # images: crop_flip (a random crop with zero padding, a horizontal flip)
+                                         # or shift (a random offset of up to one pixel, zero-filled); None: none
 
     def __post_init__(self):
         for field, value, choices in (("optimizer", self.optimizer, OPTIMIZERS),

@@ -3,10 +3,15 @@
 Everything is read from the complete cells' `cell.json` (`<outputfolder>/<dataset>/<setting>/models/
 <method>/seed<k>/`), so the summary after every finished cell matches what is on disk. Tables: rows are
 the methods, columns the noise settings in the order asked for; a cell is the mean(std, ddof=0) over
-seeds, accuracies in percent as the HMW paper prints them, `-` where no seed finished. Three tables: the
+seeds, accuracies in percent as the HMW paper prints them, `-` where no seed finished. The tables: the
 last epoch's clean test accuracy (the headline: the weighting acts late in training, when the baselines
-have memorised the noise), the best epoch's, and how well the final weights and AUM separate the
-mislabelled training samples from the clean ones (AUROC).
+have memorised the noise), the best epoch's, and how well each method's per-sample score tells the
+mislabelled training samples from the clean ones (AUROC): HMW's final weights, AUM over the epochs
+before the first learning-rate drop (as its authors use it) and over every epoch, and cleanlab's label
+quality scores. Only the tables that have a value are written.
+
+A table holds runs of one setting only (configs/identity.py): the report states the settings its runs
+share, and refuses to mix runs that differ.
 """
 import json
 from pathlib import Path
@@ -15,26 +20,36 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from code_used_upload.configs.identity import IDENTITY_KEY, describe_table, shared_table
 from code_used_upload.reports.tables import MISSING, markdown_table
 
 CELL_FILE = "cell.json"
-COLUMNS = ["setting", "method", "seed", "last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc"]
+SCORES = ["last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc_first_drop", "aum_auroc", "cleanlab_auroc",
+          "flagged", "flag_precision", "flag_recall"]
+COLUMNS = ["setting", "method", "seed", *SCORES]
 TABLES = [("last_acc", "Clean test accuracy (%) at the last epoch", 100.0),
           ("best_acc", "Clean test accuracy (%) at the best epoch", 100.0),
           ("weight_auroc", "AUROC of the final HMW weights at telling clean from mislabelled training samples", 1.0),
-          ("aum_auroc", "AUROC of AUM (the mean raw-logit margin over epochs, Pleiss et al. 2020), same runs", 1.0)]
+          ("aum_auroc_first_drop", "AUROC of AUM (the mean raw-logit margin, Pleiss et al. 2020) over the epochs before "
+                                   "the first learning-rate drop, as its authors use it; same runs", 1.0),
+          ("aum_auroc", "AUROC of AUM over every epoch; same runs", 1.0),
+          ("cleanlab_auroc", "AUROC of cleanlab's label quality scores (self-confidence of K-fold out-of-fold "
+                             "probabilities)", 1.0)]
 
 
-def collect_noisy_results(outputfolder, methods, settings):
-    """One row per complete cell of the requested methods and settings."""
-    rows = []
+def collect_noisy_results(outputfolder, methods, settings, with_identity=False):
+    """One row per complete cell of the requested methods and settings (a missing score NaN); with
+    `with_identity` also {cell folder: its recorded identity}."""
+    rows, identities = [], {}
     for setting in settings:
         for method in methods:
             for path in sorted((Path(outputfolder) / setting / "models" / method).glob(f"seed*/{CELL_FILE}")):
                 record = json.loads(path.read_text())
                 rows.append({"setting": setting, "method": method, "seed": record["seed"],
-                             **{key: record[key] for key in COLUMNS[3:]}})
-    return pd.DataFrame(rows, columns=COLUMNS)
+                             **{key: record.get(key, np.nan) for key in SCORES}})
+                identities[str(path.parent)] = record.get(IDENTITY_KEY)
+    results = pd.DataFrame(rows, columns=COLUMNS)
+    return (results, identities) if with_identity else results
 
 
 def format_cell(values, scale):
@@ -56,14 +71,17 @@ def write_noisy_summary(outputfolder, methods, settings, figure=True):
     """results.md (the tables), results.csv (one row per cell) and, with `figure`, results.png."""
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
-    results = collect_noisy_results(outputfolder, methods, settings)
+    results, identities = collect_noisy_results(outputfolder, methods, settings, with_identity=True)
+    table = shared_table(identities, f"the table of {outputfolder}")
     seeds = sorted(results["seed"].unique().tolist())
     parts = ["# Learning with noisy labels: HMW and its baselines", "",
              f"Each cell: mean(std, ddof=0) over the seeds that finished ({', '.join(map(str, seeds)) or 'none yet'}); "
-             "`-`: none finished (AUROCs: no weights without HMW, or no mislabelled sample). "
-             "Settings: <dataset>/<sym|asym><noise rate>.", ""]
+             "`-`: none finished (AUROCs: no such score for the method, or no mislabelled sample). "
+             "Columns: <dataset>/<sym|asym><noise rate>.", "",
+             f"Settings of every run in these tables: {describe_table(table)}.", ""]
     for key, title, scale in TABLES:
-        parts += [f"## {title}", "", markdown_table(noisy_table(results, methods, settings, key, scale))]
+        if key in ("last_acc", "best_acc") or results[key].notna().any():
+            parts += [f"## {title}", "", markdown_table(noisy_table(results, methods, settings, key, scale))]
     (outputfolder / "results.md").write_text("\n".join(parts))
     results.to_csv(outputfolder / "results.csv", index=False)
     if figure:

@@ -1,5 +1,11 @@
-"""CIFAR training augmentation on the device: the authors' RandomCrop(32, padding=4), RandomHorizontalFlip(),
-ToTensor(), Normalize(mean, std), for a whole batch at once from the resident uint8 images.
+"""Training views on the device, for a whole batch at once from the resident uint8 images.
+
+- `crop_flip`: CIFAR's, the authors' RandomCrop(32, padding=4), RandomHorizontalFlip(), ToTensor(),
+  Normalize(mean, std).
+- `shift`: small images' (the 8 x 8 digits): each sample moved by a random integer offset in {-1, 0, 1}
+  along each axis, the pixels shifted in filled with zeros (the digits' background). A crop with one
+  pixel of padding, without the flip (a flipped digit is another symbol).
+- None: normalised only.
 
 torchvision pads the PIL image with zeros to 40 x 40 and cuts a 32 x 32 window at a top and a left
 offset each drawn from 0..8, then flips left-right with probability 0.5; here every sample of the
@@ -11,6 +17,34 @@ import torch.nn.functional as F
 
 PADDING = 4
 SIZE = 32
+SHIFT = 1  # `shift`: the largest offset along each axis, in pixels
+VIEWS = (None, "crop_flip", "shift")
+
+
+def view(name, images, rows, mean, std, generator):
+    """The batch images[rows] under the view `name` (one of VIEWS), normalised: float32 (B, C, H, W)."""
+    if name == "crop_flip":
+        return augment(images, rows, mean, std, generator)
+    if name == "shift":
+        return normalise(shift(images, rows, generator), mean, std)
+    return normalise(images.index_select(0, rows), mean, std)
+
+
+def shift(images, rows, generator):
+    """images[rows] (B, C, H, W) uint8, each moved by its own offsets in {-SHIFT..SHIFT} along y and x,
+    zero-filled: a window of the zero-padded image, cut by one gather for the whole batch."""
+    offsets = torch.randint(0, 2 * SHIFT + 1, (2, len(rows)), device=images.device, generator=generator)
+    height, width = images.shape[-2:]
+    ys = offsets[0][:, None] + torch.arange(height, device=images.device)
+    xs = offsets[1][:, None] + torch.arange(width, device=images.device)
+    return windows(F.pad(images.index_select(0, rows), (SHIFT,) * 4), ys, xs)
+
+
+def windows(padded, ys, xs):
+    """Each image of `padded` (B, C, H', W') read at its own rows ys (B, H) and columns xs (B, W): one gather."""
+    batch = torch.arange(len(padded), device=padded.device)[:, None, None, None]
+    channels = torch.arange(padded.shape[1], device=padded.device)[None, :, None, None]
+    return padded[batch, channels, ys[:, None, :, None], xs[:, None, None, :]]
 
 
 def augment(images, rows, mean, std, generator):
@@ -33,9 +67,7 @@ def crop_and_flip(images, rows, tops, lefts, flips):
     steps = torch.arange(SIZE, device=images.device)
     ys = tops[:, None] + steps  # (B, 32)
     xs = lefts[:, None] + torch.where(flips[:, None], steps.flip(0), steps)  # a flip reads the columns backwards
-    batch = torch.arange(len(rows), device=images.device)[:, None, None, None]
-    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
-    return padded[batch, channels, ys[:, None, :, None], xs[:, None, None, :]]
+    return windows(padded, ys, xs)
 
 
 def normalise(images, mean, std):
