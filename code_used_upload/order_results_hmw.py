@@ -2,7 +2,7 @@
 
     python code_used_upload/order_results_hmw.py                       # the paper's grid (GPUs: 250 epochs a run)
     python code_used_upload/order_results_hmw.py --settings cifar10/sym0.5 --methods cce,hmw+cce --seeds 0
-    python code_used_upload/order_results_hmw.py --demo                # real digits, every setting, about 3 min on a CPU
+    python code_used_upload/order_results_hmw.py --demo                # real digits, both views (README: its time)
 
 The constants below choose the experiment; each one is overridden by the flag of the same name in lower
 case. A setting is `<dataset>/<sym|asym><noise rate>`; each (setting, method, seed) is one run of the
@@ -48,10 +48,14 @@ GPUS_PER_CELL = 0.0                # Ray: GPUs per run; fractions pack runs on o
 CPUS_PER_CELL: int = None          # CPU threads of a run under both executors (Ray reserves them)
 CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
 
-# --demo: scikit-learn's bundled digits (1,797 real 8 x 8 images), with and without HMW, three seeds, at the
-# noise settings where plain cross-entropy memorises the noise, and without noise (what HMW costs there)
+# --demo: scikit-learn's bundled digits (1,797 real 8 x 8 images), three seeds, at the noise settings where plain
+# cross-entropy memorises the noise, and without noise (what a method costs there); every method under the views
+# it runs with, each view a table of its own (<outputfolder>/<view>/), so that methods are compared under the same
+# views: none (the digits recipe's) and shift (UniCon's weak view on digits)
+DEMO_VIEWS = {"none": ["cce", "hmw+cce", "cleanlab"], "shift": ["cce", "hmw+cce", "cleanlab"]}
 DEMO = dict(OUTPUTFOLDER="outputs/hmw-demo/", SETTINGS=["digits/sym0", "digits/sym0.4", "digits/sym0.6", "digits/asym0.4"],
-            METHODS=["cce", "hmw+cce"], DEVICE="cpu", CPUS_PER_CELL=1)  # the MLP gains nothing from more threads
+            METHODS=list(dict.fromkeys(m for methods in DEMO_VIEWS.values() for m in methods)), DEVICE="cpu",
+            CPUS_PER_CELL=1)  # the MLP gains nothing from more threads
 CHOICES = dict(DEVICE=("auto", "cpu", "cuda", "cuda:N"), PRECISION=run_settings.PRECISIONS, EXECUTOR=("local", "ray"))
 NONE_MEANS = dict(EPOCHS="the recipe's: 250, digits 100", BATCH_SIZE="the recipe's: 128, digits 32",
                   LR="the recipe's: 0.02", AUGMENT="the recipe's: crop_flip on CIFAR, none on digits",
@@ -69,7 +73,9 @@ def parse_args(argv=None):
     parser.add_argument("--report-only", "--report_only", action="store_true",
                         help="rebuild results.md/.csv/.png from the runs under OUTPUTFOLDER; no data, no training")
     parser.add_argument("--demo", action="store_true",
-                        help="the digits, with and without HMW, at no noise, sym 0.4 and 0.6 and asym 0.4: a few minutes on a CPU")
+                        help="the digits at no noise, sym 0.4 and 0.6 and asym 0.4, every method under the views it runs "
+                             f"with ({'; '.join(f'{v}: {chr(44).join(m)}' for v, m in DEMO_VIEWS.items())}), a table per "
+                             "view; --methods, --settings and --seeds narrow it")
     return parser.parse_args(argv)
 
 
@@ -93,19 +99,37 @@ def check(args):
 
 
 def run(args):
-    """Check the input, run the grid, write the table; returns the failed runs."""
+    """Check the input, run the grid (the demo: one grid per view), write the tables; returns the failed runs."""
+    from code_used_upload.reports.noisy import write_views_summary
+
+    check(args)
+    if not args.demo:
+        return run_one_view(args)
+    views = {view: [m for m in methods if m in args.METHODS] for view, methods in DEMO_VIEWS.items()}
+    views = {view: methods for view, methods in views.items() if methods}
+    failed = []
+    for view, methods in views.items():
+        failed += run_one_view(argparse.Namespace(**{**vars(args), "AUGMENT": view, "METHODS": methods,
+                                                     "OUTPUTFOLDER": str(Path(args.OUTPUTFOLDER) / view)}))
+    write_views_summary(args.OUTPUTFOLDER, views, args.SETTINGS)
+    print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+    return failed
+
+
+def run_one_view(args):
+    """The grid of one view (and one output folder); returns the failed runs."""
     from code_used_upload.experiments.executors import run_grid
     from code_used_upload.experiments.grid import Grid
     from code_used_upload.experiments.noisy import HMWOptions, NoisyLabelExperiment, RunOptions
     from code_used_upload.reports.noisy import collect_noisy_results, write_noisy_summary
     from code_used_upload.training.device import default_threads, resolve_device
 
-    check(args)
     if args.report_only:
         if collect_noisy_results(args.OUTPUTFOLDER, args.METHODS, args.SETTINGS).empty:
             raise UserError(f"no complete run of the requested methods and settings under {args.OUTPUTFOLDER}")
         write_noisy_summary(args.OUTPUTFOLDER, args.METHODS, args.SETTINGS)
-        print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+        if not args.demo:
+            print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
         return []
     resolve_device(args.DEVICE)
     options = HMWOptions(alpha=args.ALPHA_NMW, beta=args.BETA_NMW, top_rate=args.TOP_RATE_NMW, if_aum=args.IF_AUM,
@@ -117,7 +141,8 @@ def run(args):
                                         precision=args.PRECISION, deterministic=args.DETERMINISTIC,
                                         threads=args.CPUS_PER_CELL or default_threads())
     failed = run_grid(grid, settings, args.EXECUTOR, args.RAY_ADDRESS, args.GPUS_PER_CELL)
-    print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+    if not args.demo:
+        print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 
 

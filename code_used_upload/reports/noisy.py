@@ -88,6 +88,27 @@ def write_noisy_summary(outputfolder, methods, settings, figure=True):
         plot_noisy_summary(results, methods, settings, outputfolder / "results.png")
 
 
+VIEW_TITLES = {"none": "no augmentation", "shift": "a random shift of up to one pixel",
+               "crop_flip": "a random crop and flip (CIFAR's)"}
+
+
+def write_views_summary(outputfolder, views, settings):
+    """One results.md and results.csv over the per-view folders `<outputfolder>/<view>/` ({view: methods}):
+    each view's tables under its own heading, so that every table compares methods under one view, and every
+    run in results.csv with its view."""
+    outputfolder = Path(outputfolder)
+    parts = ["# Learning with noisy labels: every method under the views it runs with", "",
+             "Each view is a table of its own: a method is compared with another only under the same training view.", ""]
+    tables = []
+    for view, methods in views.items():
+        results_md = (outputfolder / view / "results.md").read_text().splitlines()
+        body = [line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in results_md[1:]]
+        parts += [f"## View: {view} ({VIEW_TITLES.get(view, view)})", *body, ""]
+        tables.append(pd.read_csv(outputfolder / view / "results.csv").assign(view=view))
+    (outputfolder / "results.md").write_text("\n".join(parts))
+    pd.concat(tables, ignore_index=True)[["view", *COLUMNS]].to_csv(outputfolder / "results.csv", index=False)
+
+
 def plot_noisy_summary(results, methods, settings, path):
     """Last-epoch accuracy per setting, a bar per method (mean, std over seeds as error bars)."""
     figure = Figure(figsize=(max(6.0, 1.1 * len(settings) * max(1, len(methods)) / 2), 3.8), layout="constrained")
