@@ -1,6 +1,7 @@
 """HMW end to end: the digits demo shows what HMW does, a resumed run equals an uninterrupted one, the
 authors' README commands run on a CIFAR stand-in, the baselines run, and the losses are the authors'."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from code_used_upload import train_hmw
 from code_used_upload.data.cifar import write_cifar_standin
 from code_used_upload.data.digits import load_digits_split
 from code_used_upload.experiments import noisy as noisy_experiment
-from code_used_upload.models.noisy import NoisyLabelClassifier, symmetric_cross_entropy
+from code_used_upload.models.noisy import NOISY_SETUPS, NoisyLabelClassifier, negative_entropy, symmetric_cross_entropy
 from code_used_upload.models.mlp import digits_mlp
 from code_used_upload.training.noisy_labels import MarginTracker
 
@@ -20,45 +21,77 @@ EPOCH_COLUMNS = ["epoch", "test_acc", "train_loss", "weight_clean", "weight_nois
                  "aum_auroc"]
 
 
+# the demo narrowed to one seed and the two methods every view runs: 16 runs of 100 epochs, about 1.5 minutes
+DEMO_FLAGS = ["--demo", "--seeds", "0", "--methods", "cce,hmw+cce"]
+
+
 @pytest.fixture(scope="module")
 def digits_demo(tmp_path_factory):
     outputfolder = tmp_path_factory.mktemp("hmw-demo")
-    assert grid_driver.main(["--demo", "--outputfolder", str(outputfolder)]) == 0
+    assert grid_driver.main([*DEMO_FLAGS, "--outputfolder", str(outputfolder)]) == 0
     return outputfolder, pd.read_csv(outputfolder / "results.csv")
 
 
-def mean_of(results, setting, method, key):
-    rows = results[(results["setting"] == setting) & (results["method"] == method)]
-    assert sorted(rows["seed"]) == [0, 1, 2]
-    return rows[key].mean()
+def value_of(results, view, setting, method, key):
+    rows = results[(results["view"] == view) & (results["setting"] == setting) & (results["method"] == method)]
+    assert rows["seed"].tolist() == [0]
+    return rows[key].iloc[0]
 
 
 def test_the_digits_demo_shows_what_hmw_does(digits_demo):
     _, results = digits_demo
     for setting in ("digits/sym0.4", "digits/sym0.6"):
-        gain = mean_of(results, setting, "hmw+cce", "last_acc") - mean_of(results, setting, "cce", "last_acc")
-        # measured on the project's 2-core machine: +0.186 at sym 0.4, +0.297 at sym 0.6 (bound +0.10)
+        gain = value_of(results, "none", setting, "hmw+cce", "last_acc") - value_of(results, "none", setting, "cce", "last_acc")
+        # measured on the project's 2-core machine, seed 0: +0.228 at sym 0.4, +0.283 at sym 0.6 (bound +0.10)
         assert gain >= 0.10, (setting, gain)
     for setting, bound in (("digits/sym0.4", 0.90), ("digits/sym0.6", 0.90), ("digits/asym0.4", 0.85)):
-        weights = mean_of(results, setting, "hmw+cce", "weight_auroc")
-        # measured: 0.981, 0.969 (bound 0.90) and 0.910 at asym 0.4, where the issue's 0.90 holds on this
-        # machine by 0.010 only, too little for another CPU: the bound there is 0.85
+        weights = value_of(results, "none", setting, "hmw+cce", "weight_auroc")
+        # measured: 0.989, 0.968 (bound 0.90) and 0.926 at asym 0.4 (bound 0.85)
         assert weights >= bound, (setting, weights)
-        # AUM as its authors use it, from plain cross-entropy runs: 0.927, 0.839, 0.880 (HMW ahead by
-        # 0.054, 0.130 and 0.030)
-        assert weights > mean_of(results, setting, "cce", "aum_auroc"), setting
-    cost = mean_of(results, "digits/sym0", "cce", "last_acc") - mean_of(results, "digits/sym0", "hmw+cce", "last_acc")
-    assert cost <= 0.02  # measured: -0.001 (cce 0.9809, hmw+cce 0.9815)
+        # AUM over every epoch of a plain cross-entropy run: 0.932, 0.831, 0.886 (HMW ahead by 0.058 to 0.137)
+        assert weights > value_of(results, "none", setting, "cce", "aum_auroc"), setting
+    # AUM as its authors use it, to the first learning-rate drop, from a plain cross-entropy run: 0.987, 0.937,
+    # 0.909 against HMW's 0.989, 0.968, 0.926. Level at sym 0.4 (not asserted), HMW ahead at sym 0.6 by 0.031
+    assert value_of(results, "none", "digits/sym0.6", "hmw+cce", "weight_auroc") > \
+        value_of(results, "none", "digits/sym0.6", "cce", "aum_auroc_first_drop")
+    cost = value_of(results, "none", "digits/sym0", "cce", "last_acc") - value_of(results, "none", "digits/sym0", "hmw+cce", "last_acc")
+    assert cost <= 0.02  # measured: 0.000 (0.9815 both)
+
+
+def test_the_shift_view_moves_the_baseline_and_hmw_still_helps(digits_demo):
+    """Issue 26: a table that gave one method views and the other none would credit the method with the views."""
+    _, results = digits_demo
+    none, shift = (value_of(results, view, "digits/sym0.6", "cce", "last_acc") for view in ("none", "shift"))
+    assert shift - none >= 0.20  # measured: 0.922 with the shift, 0.531 without (+0.391)
+    hmw = value_of(results, "shift", "digits/sym0.6", "hmw+cce", "last_acc")
+    assert hmw > shift  # measured: 0.961 against 0.922
+    # measured: 0.9988; "well above 0.95"
+    assert value_of(results, "shift", "digits/sym0.6", "hmw+cce", "weight_auroc") >= 0.97
+
+
+def test_aum_is_recorded_to_the_first_drop_and_over_every_epoch(digits_demo):
+    outputfolder, _ = digits_demo
+    cell = outputfolder / "none" / "digits" / "sym0.6" / "models" / "cce" / "seed0"
+    epochs, record = pd.read_csv(cell / "epochs.csv"), json.loads((cell / "cell.json").read_text())
+    first_drop = record["recipe"]["milestones"][0]  # 50: the horizon stops growing there
+    assert epochs["aum_auroc_first_drop"].iloc[first_drop - 1:].nunique() == 1
+    assert (epochs["aum_auroc_first_drop"].iloc[:first_drop] == epochs["aum_auroc"].iloc[:first_drop]).all()
+    assert record["aum_auroc_first_drop"] == epochs["aum_auroc_first_drop"].iloc[-1] != record["aum_auroc"]
+    scores, noise = np.load(cell / "weights.npz"), np.load(cell / "noise.npz")
+    assert scores["aum_first_drop"].shape == scores["aum"].shape == noise["is_noisy"].shape
 
 
 def test_the_demo_writes_its_tables_and_every_runs_files(digits_demo):
     outputfolder, results = digits_demo
-    assert len(results) == 4 * 2 * 3
+    assert len(results) == 2 * 4 * 2 and set(results["view"]) == {"none", "shift"}
     markdown = (outputfolder / "results.md").read_text()
-    # five tables: last and best accuracy, the weights, AUM to the first drop and over every epoch (no cleanlab row)
-    assert markdown.count("\n|cce|") == 5 and markdown.count("\n|hmw+cce|") == 5
-    assert (outputfolder / "results.png").stat().st_size > 10_000
-    cell = outputfolder / "digits" / "sym0.6" / "models" / "hmw+cce" / "seed1"
+    # per view five tables: last and best accuracy, the weights, AUM to the first drop and over every epoch
+    assert markdown.count("\n|cce|") == 10 and markdown.count("\n|hmw+cce|") == 10
+    assert markdown.index("## View: none") < markdown.index("## View: shift")
+    for view in ("none", "shift"):
+        assert f"augment {view}" in (outputfolder / view / "results.md").read_text()  # each table states its view
+        assert (outputfolder / view / "results.png").stat().st_size > 10_000
+    cell = outputfolder / "none" / "digits" / "sym0.6" / "models" / "hmw+cce" / "seed0"
     epochs = pd.read_csv(cell / "epochs.csv")
     assert list(epochs.columns) == EPOCH_COLUMNS and list(epochs["epoch"]) == list(range(1, 101))
     record = json.loads((cell / "cell.json").read_text())
@@ -66,14 +99,32 @@ def test_the_demo_writes_its_tables_and_every_runs_files(digits_demo):
     assert record["last10_acc"] == pytest.approx(epochs["test_acc"].iloc[-10:].mean())
     assert record["weight_auroc"] == epochs["weight_auroc"].iloc[-1]
     assert record["recipe"]["batch_size"] == 32 and record["epochs"] == 100 and record["device"] == "cpu"
+    assert record["identity"]["table"]["augment"] == "none" and record["recipe"]["augment"] is None
     noise = np.load(cell / "noise.npz")
     assert noise["is_noisy"].mean() == pytest.approx(0.54, abs=0.03)  # 0.6 * 9/10 of the labels end up wrong
     assert (noise["noisy_labels"] != noise["clean_labels"]).tolist() == noise["is_noisy"].tolist()
     scores = np.load(cell / "weights.npz")
     assert scores["weights"][~noise["is_noisy"]].mean() > scores["weights"][noise["is_noisy"]].mean()
     assert (cell / "weights.png").stat().st_size > 10_000
-    assert grid_driver.main(["--demo", "--report-only", "--outputfolder", str(outputfolder)]) == 0
+    assert grid_driver.main([*DEMO_FLAGS, "--report-only", "--outputfolder", str(outputfolder)]) == 0
     assert (outputfolder / "results.md").read_text() == markdown
+
+
+def test_cleanlab_runs_as_its_users_run_it(tmp_path):
+    folder = tmp_path / "cleanlab"
+    assert train_hmw.main(["--dataset", "digits", "--noise_mode", "sym", "--r", "0.6", "--method", "cleanlab", "--seed", "0",
+                           "--check_loc", str(folder), "--device", "cpu"]) == 0
+    record = json.loads((folder / "cell.json").read_text())
+    noise = np.load(folder / "noise.npz")
+    # measured on the project's 2-core machine: AUROC 0.895 of the quality scores; 819 flagged, precision 0.755,
+    # recall 0.906; the cce network trained on what it keeps: 0.837 at the last epoch (plain cce: 0.531)
+    assert record["cleanlab_auroc"] >= 0.80 and record["last_acc"] >= 0.70
+    assert 0.5 <= record["flag_precision"] <= 1 and record["flag_recall"] >= 0.7
+    assert record["train_size"] == len(noise["is_noisy"]) - record["flagged"]
+    assert record["identity"]["table"]["cv_n_folds"] == 5 and np.isnan(record["weight_auroc"])
+    scores = np.load(folder / "weights.npz")
+    assert np.isnan(scores["aum"]).sum() == record["flagged"]  # the flagged samples are not trained on
+    assert not list(tmp_path.glob(".cleanlab.*"))  # the folds' checkpoints are gone once the run is complete
 
 
 RUN = ["--dataset", "digits", "--noise_mode", "sym", "--r", "0.6", "--method", "hmw+cce", "--seed", "3",
@@ -162,18 +213,31 @@ def classifier(method, unweighted_epochs=2, penalty=False):
                                 sce=(0.1, 1.0), confidence_penalty=penalty)
 
 
-def test_the_losses_are_the_authors():
+AUTHORS_LOSSES = Path(__file__).with_name("golden") / "authors_losses.npz"  # tests/golden/README.md says how
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+def test_sce_and_the_penalty_equal_the_authors_own_code(dataset):
+    golden = np.load(AUTHORS_LOSSES)
+    logits, labels = torch.from_numpy(golden[f"{dataset}_logits"]), torch.from_numpy(golden[f"{dataset}_labels"])
+    a, b = golden[f"{dataset}_a_b"]
+    assert (a, b) == NOISY_SETUPS[dataset].sce  # the (a, b) their trainer passes for this data set
+    ours = symmetric_cross_entropy(logits, labels, a, b)
+    # float32 against their float64: measured differences below 1e-5 (rounding of CE and of log(1e-4))
+    np.testing.assert_allclose(ours.numpy(), golden[f"{dataset}_sce"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.numpy(), golden[f"{dataset}_sce_f32"], rtol=1e-6, atol=1e-6)
+    assert negative_entropy(logits.double()).item() == pytest.approx(float(golden[f"{dataset}_negentropy"]), abs=1e-12)
+
+
+def test_the_weighted_loss_is_the_batch_mean_after_the_unweighted_epochs():
     logits, labels = torch.randn(6, 10), torch.tensor([0, 1, 2, 3, 4, 9])
     weights = torch.rand(6)
     ce = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-    p = torch.softmax(logits, dim=1).clamp(1e-7, 1.0)
-    rce = -(p * torch.log(torch.nn.functional.one_hot(labels, 10).float().clamp(1e-4, 1.0))).sum(dim=1)
-    torch.testing.assert_close(symmetric_cross_entropy(logits, labels, 0.1, 1.0), 0.1 * ce + rce)
     model = classifier("hmw+cce")
     torch.testing.assert_close(model.loss(logits, weights, labels, epoch=1), ce.mean())  # unweighted epochs
     torch.testing.assert_close(model.loss(logits, weights, labels, epoch=2), (ce * weights).mean())  # not / sum(w)
-    entropy = (torch.softmax(logits, 1) * torch.log_softmax(logits, 1)).sum(dim=1).mean()
-    torch.testing.assert_close(classifier("cce", penalty=True).loss(logits, None, labels, epoch=4), ce.mean() + entropy)
+    penalised = classifier("cce", penalty=True).loss(logits, None, labels, epoch=4)
+    torch.testing.assert_close(penalised, ce.mean() + negative_entropy(logits))
 
 
 def test_hmw_trains_on_normalised_logits_and_evaluates_on_raw_ones():
@@ -189,12 +253,13 @@ def test_hmw_trains_on_normalised_logits_and_evaluates_on_raw_ones():
     assert weights is None and torch.equal(logits, raw)
 
 
-def test_aum_is_the_mean_raw_logit_margin_over_visits():
-    tracker = MarginTracker(3, torch.device("cpu"))
-    tracker.add(torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2]), torch.tensor([0, 1]))
-    tracker.add(torch.tensor([[0.0, 1.0, 0.5]]), torch.tensor([0]), torch.tensor([0]))
-    aum = tracker.aum()
+def test_aum_is_the_mean_raw_logit_margin_over_visits_to_the_first_drop_and_over_all():
+    tracker = MarginTracker(3, torch.device("cpu"), first_drop=1)
+    tracker.add(torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2]), torch.tensor([0, 1]), epoch=0)
+    tracker.add(torch.tensor([[0.0, 1.0, 0.5]]), torch.tensor([0]), torch.tensor([0]), epoch=1)
+    aum, first = tracker.aum(), tracker.aum_first_drop()
     assert aum[0] == pytest.approx((1.0 + -1.0) / 2) and aum[1] == pytest.approx(1.0 - 3.0) and np.isnan(aum[2])
+    assert first[0] == pytest.approx(1.0) and first[1] == pytest.approx(1.0 - 3.0) and np.isnan(first[2])
 
 
 def test_the_digits_split_is_fixed_and_stratified():
