@@ -5,22 +5,34 @@
         --r 0.2 --method 'hmw+cce' --alpha_nmw 100 --beta_nmw 100 --top_rate_nmw 0.01 \\
         --check_loc './checkpoint_cifar10_cce_final_sym_hmw/'
     python code_used_upload/train_hmw.py --dataset digits --noise_mode sym --r 0.6 --method hmw+cce --seed 3 --check_loc DIR
+    python code_used_upload/train_hmw.py --dataset imagefolder --data_path my_images/ --check_loc DIR
 
 Every command of the authors' README runs as written. `--check_loc` is the folder that receives the run:
 `epochs.csv` (per epoch: clean test accuracy, training loss, the mean weight of the clean and of the
 mislabelled samples, the AUROC of the weights and of AUM at telling them apart, AUM to the first
 learning-rate drop and over every epoch), `cell.json` (last, best and last-10 accuracy as fractions, the
 final AUROCs, the run's identity, settings, provenance), `model.pt`, `noise.npz` (the noisy labels and
-their mask), `weights.npz` and `weights.png`. It appears only when the run is complete. Started again
+their mask), `weights.npz`, `weights.png` and `label_issues.csv` (every training image, the most suspect
+label first: reports/label_issues.py). It appears only when the run is complete. Started again
 with the same flags, an interrupted run resumes after its last finished epoch and a complete one is not
 run again; with other flags (another --r, --if_aum, ...) it stops with one line naming the differences,
 so that two runs never share a folder (the authors' README names one --check_loc for several runs: give
 each its own). `--dataset digits` runs scikit-learn's bundled digits with a small MLP and a recipe of its
 own (models/noisy.py), in seconds on a CPU; the authors' flags still override it. `--method cleanlab`
 runs cleanlab's find_label_issues on K-fold out-of-fold probabilities and trains on what it keeps.
+
+`--dataset imagefolder --data_path DIR` runs on your own images, one subfolder per class (torchvision's
+ImageFolder layout, data/imagefolder.py), with their labels as they are (`--noise_mode none`, its
+default there): label_issues.csv then lists the images whose folder HMW doubts, by their path under
+DIR. The images are resized to --image_size; --val_fraction of them, the same for every seed, are held
+out for the accuracy columns. `--arch` chooses the network, each with a recipe suited to it:
+preact_resnet18 (the CIFAR-10 recipe; crop_flip at 32 x 32, shift at other sides) or mlp (the digits'
+recipe), by default the MLP below 32 px and the PreAct-ResNet18 from 32 px. CIFAR and the digits keep
+the networks fixed for them (--arch, --image_size and --val_fraction are refused there).
 Departures from the authors' code are listed in the README (HMW section).
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -30,6 +42,7 @@ if __package__ in (None, ""):  # run as a script: make the package importable fr
 from code_used_upload.errors import UserError, exit_status
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+AUTHORS_RATE = 0.2  # --r's default for sym and asym noise
 
 
 def flag_bool(text):
@@ -51,21 +64,29 @@ def milestones(text):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     authors = parser.add_argument_group("the authors' flags (train_main.py)")
-    authors.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or digits (default: cifar10)")
-    authors.add_argument("--num_class", type=int, default=None, help="must match the dataset (default: its classes)")
+    authors.add_argument("--dataset", default="cifar10", help="cifar10, cifar100, digits or imagefolder (your own "
+                         "images under --data_path) (default: cifar10)")
+    authors.add_argument("--num_class", type=int, default=None, help="must match the dataset (default: its classes; "
+                         "imagefolder: its class folders)")
     authors.add_argument("--data_path", default="./data", help="the folder that holds (or receives) "
-                         "cifar-10-batches-py/ or cifar-100-python/ (default: ./data)")
-    authors.add_argument("--noise_mode", default="sym", help="sym or asym (default: sym)")
-    authors.add_argument("--r", type=float, default=0.2, help="noise rate in 0..1 (default: 0.2)")
+                         "cifar-10-batches-py/ or cifar-100-python/; imagefolder: the folder of one subfolder of "
+                         "images per class (default: ./data)")
+    authors.add_argument("--noise_mode", default=None, help="sym, asym, or none: the labels as they are (default: "
+                         "sym; imagefolder: none)")
+    authors.add_argument("--r", type=float, default=None, help=f"noise rate in 0..1 of sym and asym noise (default: "
+                         f"{AUTHORS_RATE})")
     authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce, hmw+sce, or this toolkit's cleanlab "
                          "(default: hmw+cce)")
     authors.add_argument("--seed", type=int, default=123, help="draws the noise, the initialisation and the batches "
                          "(default: 123, the authors')")
-    authors.add_argument("--num_epochs", type=int, default=None, help="epochs (default: the recipe's, 250; digits 100)")
+    authors.add_argument("--num_epochs", type=int, default=None, help="epochs (default: the recipe's, 250; digits "
+                         "and --arch mlp 100)")
     authors.add_argument("--milestones", type=milestones, default=None,
-                         help="epochs at which the lr is multiplied by 0.1 (default: the recipe's, 125/200; digits 50/80)")
+                         help="epochs at which the lr is multiplied by 0.1 (default: the recipe's, 125/200; digits "
+                              "and --arch mlp 50/80)")
     authors.add_argument("--batch_size", type=int, default=None,
-                         help="the training batch, as the loss sees it (default: the recipe's, 128; digits 32). The "
+                         help="the training batch, as the loss sees it (default: the recipe's, 128; digits and --arch "
+                              "mlp 32). The "
                               "authors' --batch_size is half of theirs: their loader doubles it for these methods, so "
                               "their 64 trains with batches of 128")
     authors.add_argument("--lr", type=float, default=None, help="the learning rate (default: the recipe's, 0.02)")
@@ -86,28 +107,55 @@ def parse_args(argv=None):
     ours.add_argument("--augment", default=None,
                       help="the training view: none, shift (a random offset of up to one pixel, zero-filled; for small "
                            "images such as the digits) or crop_flip (CIFAR's, 32 x 32 images) (default: the recipe's: "
-                           "crop_flip on CIFAR, none on digits)")
+                           "crop_flip on CIFAR and preact_resnet18 at 32 px, shift at other sides, none on digits and "
+                           "mlp)")
+    ours.add_argument("--warm_up", type=int, default=None, help="the first epochs, trained without HMW's weights "
+                      "(default: the recipe's, 10; cifar100 30)")
+    ours.add_argument("--arch", default=None, help="imagefolder: preact_resnet18 or mlp (default: mlp below 32 px, "
+                      "preact_resnet18 from 32 px)")
+    ours.add_argument("--image_size", type=int, default=None, help="imagefolder: the side in pixels every image is "
+                      "resized to (default: 32)")
+    ours.add_argument("--val_fraction", type=float, default=None, help="imagefolder: the share of the images held out "
+                      "(stratified, the same split for every seed) for the accuracy columns (default: 0.1)")
     ours.add_argument("--cv_n_folds", type=int, default=5, help="cleanlab: the folds of its out-of-fold probabilities "
                       "(default: 5)")
     ours.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: auto)")
     ours.add_argument("--precision", default="tf32", help="fp32, tf32 or bf16 (default: tf32)")
     ours.add_argument("--deterministic", type=flag_bool, default=False, help="CUDA: deterministic algorithms (default: 0)")
-    ours.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core; digits 1)")
+    ours.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core; digits and mlp 1)")
     return parser.parse_args(argv)
+
+
+def task_of(args, default_mode):
+    """The run's setting from --dataset, --noise_mode and --r: `<dataset>/<sym|asym><r>` or `<dataset>/none`."""
+    mode = args.noise_mode or default_mode
+    if mode != "none":
+        return f"{args.dataset}/{mode}{AUTHORS_RATE if args.r is None else args.r:g}"
+    if args.r is not None:
+        raise UserError(f"--r {args.r:g} with --noise_mode none: no label is changed; to inject noise at that rate, "
+                        f"give --noise_mode sym or asym")
+    return f"{args.dataset}/none"
 
 
 def run(args):
     """Check the flags, train (or resume) the run; returns no failed run (a failure raises)."""
-    from code_used_upload.experiments.noisy import HMWOptions, RunOptions, load_images, parse_task, run_noisy_cell
+    from code_used_upload.experiments.noisy import (HMWOptions, RunOptions, load_images, parse_task, run_noisy_cell,
+                                                    run_setup)
     from code_used_upload.experiments.folders import is_complete
-    from code_used_upload.models.noisy import check_method, noisy_setup
+    from code_used_upload.models.noisy import IMAGE_FOLDER, check_method
     from code_used_upload.training.device import default_threads, resolve_device
     from code_used_upload.training.settings import PRECISIONS, RunSettings
 
-    setting = parse_task(f"{args.dataset}/{args.noise_mode}{args.r:g}")
+    setting = parse_task(task_of(args, default_mode="none" if args.dataset == IMAGE_FOLDER else "sym"))
     check_method(args.method)
-    if args.num_class not in (None, DATASET_CLASSES[args.dataset]):
-        raise UserError(f"--num_class {args.num_class}: {args.dataset} has {DATASET_CLASSES[args.dataset]} classes")
+    folder_flags = {name: getattr(args, name) for name in ("image_size", "val_fraction") if getattr(args, name) is not None}
+    if args.dataset != IMAGE_FOLDER:
+        if args.num_class not in (None, DATASET_CLASSES[args.dataset]):
+            raise UserError(f"--num_class {args.num_class}: {args.dataset} has {DATASET_CLASSES[args.dataset]} classes")
+        if folder_flags:
+            given = " and ".join(f"--{name} {value}" for name, value in folder_flags.items())
+            raise UserError(f"{given}: for your own images (--dataset {IMAGE_FOLDER}); {args.dataset}'s images and "
+                            f"split are fixed")
     if args.precision not in PRECISIONS:
         raise UserError(f"--precision {args.precision}: use one of {', '.join(PRECISIONS)}")
     for name in ("num_epochs", "batch_size", "threads"):
@@ -116,23 +164,29 @@ def run(args):
     device = args.device if args.gpuid is None else f"cuda:{args.gpuid}"
     if args.gpuid is not None and args.device not in ("auto", device):
         raise UserError(f"--gpuid {args.gpuid} and --device {args.device} disagree: give one of them")
-    folder = Path(args.check_loc or f"outputs/hmw/runs/{args.dataset}_{args.noise_mode}{args.r:g}_{args.method}_seed{args.seed}")
+    folder = Path(args.check_loc or f"outputs/hmw/runs/{setting.name.replace('/', '_')}_{args.method}_seed{args.seed}")
     resolve_device(device)
     options = HMWOptions(alpha=args.alpha_nmw, beta=args.beta_nmw, top_rate=args.top_rate_nmw, if_aum=args.if_aum,
                          if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
-    run_options = RunOptions(lr=args.lr, milestones=args.milestones, augment=args.augment, cv_n_folds=args.cv_n_folds)
+    run_options = RunOptions(lr=args.lr, milestones=args.milestones, augment=args.augment, cv_n_folds=args.cv_n_folds,
+                             warm_up=args.warm_up, arch=args.arch, **folder_flags)
     settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=device,
                            precision=args.precision, deterministic=args.deterministic,
-                           threads=args.threads or noisy_setup(args.dataset).cpu_threads or default_threads())
-    data = load_images(args.dataset, args.data_path)
+                           threads=args.threads or run_setup(setting, run_options).cpu_threads or default_threads())
+    images = load_images(args.dataset, args.data_path, image_size=run_options.image_size,
+                         val_fraction=run_options.val_fraction, num_class=args.num_class)
     complete = is_complete(folder)
-    summary = run_noisy_cell(data, setting, args.method, args.seed, settings, options, run_options, folder)
-    scores = ", ".join(f"{name} {summary[key]:.3f}" for name, key in (
-        ("AUROC of the weights", "weight_auroc"), ("of AUM to the first drop", "aum_auroc_first_drop"),
-        ("of AUM", "aum_auroc"), ("of cleanlab's scores", "cleanlab_auroc")) if key in summary)
+    summary = run_noisy_cell(images, setting, args.method, args.seed, settings, options, run_options, folder)
+    # the AUROCs there are: none without known mislabelled samples (--noise_mode none)
+    aurocs = [f"{name} {summary[key]:.3f}" for name, key in (
+        ("the weights", "weight_auroc"), ("AUM to the first drop", "aum_auroc_first_drop"), ("AUM", "aum_auroc"),
+        ("cleanlab's scores", "cleanlab_auroc")) if not math.isnan(summary.get(key, math.nan))]
+    scores = f"; AUROC of {', of '.join(aurocs)}" if aurocs else ""
+    flagged = summary.get("label_issues_flagged")  # absent from a run made before label_issues.csv
+    flagged = "" if flagged is None else f"; {flagged} images flagged in label_issues.csv"
     print(f"{folder}{' holds this run already (the same settings); nothing to do' if complete else ''}: "
           f"last accuracy {summary['last_acc']:.4f}, best {summary['best_acc']:.4f}, "
-          f"last-10 mean {summary['last10_acc']:.4f}; {scores}")
+          f"last-10 mean {summary['last10_acc']:.4f}{scores}{flagged}")
     return []
 
 

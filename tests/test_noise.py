@@ -96,6 +96,14 @@ def test_rate_zero_is_clean():
         assert not is_noisy.any()
 
 
+def test_none_changes_no_label_for_any_number_of_classes():
+    """A user's own images with their labels as they are: 7 classes, which asym would refuse."""
+    labels = balanced(7, n=500)
+    noisy, is_noisy = noisy_labels(labels, 7, "none", 0.0, seed=0)
+    np.testing.assert_array_equal(noisy, labels)
+    assert noisy is not labels and noisy.dtype == np.int64 and is_noisy.dtype == bool and not is_noisy.any()
+
+
 @pytest.mark.parametrize("mode, rate, seed, message", [
     ("pairflip", 0.2, 0, "noise mode 'pairflip'"),
     ("sym", 1.5, 0, "noise rate 1.5"),

@@ -38,7 +38,9 @@ SHOWN_NAMES = 5  # class names a message lists before "..."
 @dataclass(frozen=True)
 class ImageFolderData:
     """The split images, the training rows' files (relative to the folder, '/'-separated) and the class
-    names (class i is class_names[i]): what a per-image report of the training set needs."""
+    names (class i is class_names[i]): what a per-image report of the training set needs. The noisy-label
+    runs hold every data set so (experiments/noisy.py): CIFAR's and the digits' rows, which have no
+    files, named by their index, their class names None where not known."""
     data: ImageData
     train_paths: list
     class_names: list

@@ -13,6 +13,8 @@ Asymmetric_Noise.py, from UniCon/DivideMix), always seeded and without a loop ov
   transition matrix and one multinomial draw per sample.) CIFAR-100's fine labels are numbered
   alphabetically, so these blocks are not its 20 superclasses, whatever the authors' comment says.
 - `asym` with any other C: refused, as no rule of the authors' covers it.
+- `none`: no label changed (the rate is not used): a user's own images (data/imagefolder.py) trained on
+  their labels as they are, whose wrong labels are unknown.
 
 Where we depart: theirs draw from Python's `random` (sym, CIFAR-10 asym, seeded by their --seed) and
 from an unseeded `np.random.RandomState()` (CIFAR-100 asym, so that noise differs on every run unless
@@ -23,7 +25,7 @@ import numpy as np
 
 from code_used_upload.errors import UserError
 
-MODES = ("sym", "asym")
+MODES = ("sym", "asym", "none")
 # CIFAR-10's asymmetric flips as an index map: bird -> airplane, deer -> horse, truck -> automobile, cat <-> dog
 CIFAR10_FLIPS = np.array([0, 1, 0, 5, 7, 3, 6, 7, 8, 1])
 BLOCK = 5  # CIFAR-100 asym: classes flip to the next one inside blocks of 5 consecutive indices
@@ -36,6 +38,8 @@ def noisy_labels(labels, num_classes, mode, rate, seed):
     """
     labels = np.asarray(labels, dtype=np.int64)
     _check(labels, num_classes, mode, rate, seed)
+    if mode == "none":
+        return labels.copy(), np.zeros(len(labels), dtype=bool)
     rng = np.random.default_rng(seed)
     noisy = labels.copy()
     if mode == "sym":

@@ -7,6 +7,11 @@ bare 1x1 convolution (no BatchNorm); layer4's output goes straight to a 4 x 4 av
 BN-ReLU). That is 11,166,144 parameters (their ResNet18 less its linear layer and projection head). Their module also holds the linear classifier and a projection head
 (Linear(512, 128) + BatchNorm1d) for UniCon's contrastive loss; here the backbone ends at the 512
 pooled features, which the HMW head classifies. PyTorch's default initialisation, as theirs.
+
+Beyond theirs, for a user's own images: `in_channels` (1 for grey images; 3, the default, leaves every
+state dict as theirs) and any square side. Their 4 x 4 average pool is the global average of layer4's
+map on 32 x 32 images; here the pool's kernel is the whole map, the same operation (bit for bit) at
+32 x 32 and the global average at any other side, so the features stay 512.
 """
 import torch.nn.functional as F
 from torch import nn
@@ -42,11 +47,11 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet(nn.Module):
-    """(B, 3, 32, 32) -> (B, 512 * expansion) pooled features."""
+    """(B, in_channels, H, W) -> (B, 512) pooled features; the authors' network for (B, 3, 32, 32)."""
 
-    def __init__(self, num_blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512)):
+    def __init__(self, num_blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512), in_channels=3):
         super().__init__()
-        self.conv1 = conv3x3(3, widths[0])
+        self.conv1 = conv3x3(in_channels, widths[0])
         self.bn1 = nn.BatchNorm2d(widths[0])
         layers, in_planes = [], widths[0]
         for stage, (planes, blocks) in enumerate(zip(widths, num_blocks)):
@@ -59,9 +64,10 @@ class PreActResNet(nn.Module):
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return F.avg_pool2d(out, 4).flatten(1)
+        return F.avg_pool2d(out, out.shape[-2:]).flatten(1)  # 4 x 4 on 32 x 32 images, as theirs
 
 
-def preact_resnet18():
-    """The authors' PreAct-ResNet18 backbone: 11,166,144 parameters, 512 features (`out_features`)."""
-    return PreActResNet((2, 2, 2, 2))
+def preact_resnet18(in_channels=3):
+    """The authors' PreAct-ResNet18 backbone: 11,166,144 parameters with 3 input channels, 512 features
+    (`out_features`)."""
+    return PreActResNet((2, 2, 2, 2), in_channels=in_channels)
