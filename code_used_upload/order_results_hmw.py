@@ -52,7 +52,7 @@ CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
 # cross-entropy memorises the noise, and without noise (what a method costs there); every method under the views
 # it runs with, each view a table of its own (<outputfolder>/<view>/), so that methods are compared under the same
 # views: none (the digits recipe's) and shift (UniCon's weak view on digits)
-DEMO_VIEWS = {"none": ["cce", "hmw+cce", "cleanlab"], "shift": ["cce", "hmw+cce", "cleanlab"]}
+DEMO_VIEWS = {"none": ["cce", "hmw+cce", "cleanlab"], "shift": ["cce", "hmw+cce", "cleanlab", "uc", "hmw+uc"]}
 DEMO = dict(OUTPUTFOLDER="outputs/hmw-demo/", SETTINGS=["digits/sym0", "digits/sym0.4", "digits/sym0.6", "digits/asym0.4"],
             METHODS=list(dict.fromkeys(m for methods in DEMO_VIEWS.values() for m in methods)), DEVICE="cpu",
             CPUS_PER_CELL=1)  # the MLP gains nothing from more threads

@@ -75,8 +75,8 @@ def parse_args(argv=None):
                          "sym; imagefolder: none)")
     authors.add_argument("--r", type=float, default=None, help=f"noise rate in 0..1 of sym and asym noise (default: "
                          f"{AUTHORS_RATE})")
-    authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce, hmw+sce, or this toolkit's cleanlab "
-                         "(default: hmw+cce)")
+    authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce, hmw+sce, uc (UniCon), hmw+uc, or "
+                         "this toolkit's cleanlab (default: hmw+cce)")
     authors.add_argument("--seed", type=int, default=123, help="draws the noise, the initialisation and the batches "
                          "(default: 123, the authors')")
     authors.add_argument("--num_epochs", type=int, default=None, help="epochs (default: the recipe's, 250; digits "
@@ -85,11 +85,13 @@ def parse_args(argv=None):
                          help="epochs at which the lr is multiplied by 0.1 (default: the recipe's, 125/200; digits "
                               "and --arch mlp 50/80)")
     authors.add_argument("--batch_size", type=int, default=None,
-                         help="the training batch, as the loss sees it (default: the recipe's, 128; digits and --arch "
-                              "mlp 32). The "
-                              "authors' --batch_size is half of theirs: their loader doubles it for these methods, so "
-                              "their 64 trains with batches of 128")
-    authors.add_argument("--lr", type=float, default=None, help="the learning rate (default: the recipe's, 0.02)")
+                         help="cce, sce, hmw+*, cleanlab: the training batch, as the loss sees it (default: the "
+                              "recipe's, 128; digits and --arch mlp 32), which the authors' --batch_size is half of: "
+                              "their loader doubles it for these methods, so their default 64 trains with batches of "
+                              "128. uc, hmw+uc: the authors' own meaning, the labelled batch (default 64), the warm-up's "
+                              "twice that")
+    authors.add_argument("--lr", "--learning_rate", type=float, default=None,
+                         help="the initial learning rate (default: the recipe's, 0.02, as the authors')")
     authors.add_argument("--gpuid", type=int, default=None, help="the CUDA device N (the same as --device cuda:N)")
     authors.add_argument("--alpha_nmw", type=float, default=100.0, help="HMW's alpha, the AUM term (default: 100)")
     authors.add_argument("--beta_nmw", type=float, default=100.0, help="HMW's beta, the TKUM term (default: 100)")
@@ -109,8 +111,8 @@ def parse_args(argv=None):
                            "images such as the digits) or crop_flip (CIFAR's, 32 x 32 images) (default: the recipe's: "
                            "crop_flip on CIFAR and preact_resnet18 at 32 px, shift at other sides, none on digits and "
                            "mlp)")
-    ours.add_argument("--warm_up", type=int, default=None, help="the first epochs, trained without HMW's weights "
-                      "(default: the recipe's, 10; cifar100 30)")
+    ours.add_argument("--warm_up", type=int, default=None, help="the first epochs, trained without HMW's weights, "
+                      "or (uc, hmw+uc) without selection (default: the recipe's, 10; cifar100 30)")
     ours.add_argument("--arch", default=None, help="imagefolder: preact_resnet18 or mlp (default: mlp below 32 px, "
                       "preact_resnet18 from 32 px)")
     ours.add_argument("--image_size", type=int, default=None, help="imagefolder: the side in pixels every image is "
@@ -184,9 +186,12 @@ def run(args):
     scores = f"; AUROC of {', of '.join(aurocs)}" if aurocs else ""
     flagged = summary.get("label_issues_flagged")  # absent from a run made before label_issues.csv
     flagged = "" if flagged is None else f"; {flagged} images flagged in label_issues.csv"
+    selection = ("" if math.isnan(summary.get("selection_precision", math.nan)) else
+                 f"; the last labelled set's precision {summary['selection_precision']:.3f}, "
+                 f"recall {summary['selection_recall']:.3f}")
     print(f"{folder}{' holds this run already (the same settings); nothing to do' if complete else ''}: "
           f"last accuracy {summary['last_acc']:.4f}, best {summary['best_acc']:.4f}, "
-          f"last-10 mean {summary['last10_acc']:.4f}{scores}{flagged}")
+          f"last-10 mean {summary['last10_acc']:.4f}{scores}{flagged}{selection}")
     return []
 
 

@@ -197,7 +197,7 @@ def test_every_method_runs_where_the_authors_code_crashes(tmp_path, method):
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "digits", "--num_class", "100"], "--num_class 100"),
     (["--dataset", "mnist"], "mnist"),
-    (["--method", "hmw+uc"], "hmw+uc"),
+    (["--method", "dividemix"], "dividemix"),
     (["--noise_mode", "pair"], "pair"),
     (["--r", "1.5"], "1.5"),
 ])

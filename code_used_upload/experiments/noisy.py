@@ -58,7 +58,8 @@ from code_used_upload.errors import UserError
 from code_used_upload.evaluation.noisy_labels import group_means, predict_logits, separation_auroc, test_accuracy
 from code_used_upload.experiments.folders import (CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, is_complete,
                                                   provenance, recorded_identity)
-from code_used_upload.models.noisy import (CLEANLAB, IMAGE_FOLDER, build_noisy_model, check_dataset, check_method,
+from code_used_upload.models.noisy import (CLEANLAB, IMAGE_FOLDER, UNICON, UNICON_STRONG_VIEWS,
+                                            build_noisy_model, build_unicon_networks, check_dataset, check_method,
                                             noisy_setup)
 from code_used_upload.reports.label_issues import LABEL_ISSUES_FILE, write_label_issues
 from code_used_upload.reports.noisy import plot_weights, write_noisy_summary
@@ -66,6 +67,7 @@ from code_used_upload.training.augment import VIEWS
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything
 from code_used_upload.training.noisy_labels import checkpoint_identity, save_atomically, train_noisy_labels
+from code_used_upload.training.unicon_loop import UniConRecipe, train_unicon
 
 TASK = re.compile(r"(?P<dataset>[a-z0-9]+)/(?P<mode>sym|asym|none)(?P<rate>[0-9.]*)")
 EPOCHS_FILE = "epochs.csv"
@@ -183,13 +185,29 @@ def run_setup(setting, options):
     return noisy_setup(setting.dataset, options.arch, options.image_size)
 
 
-def run_recipe(setting, settings, options):
-    """The data set's recipe with the run's overrides, its epochs and batch resolved."""
-    recipe = run_setup(setting, options).recipe
+def run_recipe(setting, settings, options, method=None):
+    """The data set's recipe (UniCon's for uc, hmw+uc) with the run's overrides, its epochs and batch resolved."""
+    setup = run_setup(setting, options)
+    recipe = setup.unicon_recipe if method in UNICON else setup.recipe
     overrides = {"max_lr": options.lr, "milestones": options.milestones and tuple(options.milestones),
                  "augment": VIEW_NAMES.get(options.augment, "recipe"), "unweighted_epochs": options.warm_up}
     recipe = replace(recipe, **{key: value for key, value in overrides.items() if value not in (None, "recipe")})
     return replace(recipe, epochs=settings.epochs_for(recipe), batch_size=settings.batch_for(recipe))
+
+
+def unicon_recipe(setting, settings, options):
+    """How `uc` and `hmw+uc` train (training/unicon_loop.py): the data set's UniCon recipe with the run's
+    overrides, its warm-up the recipe's unweighted epochs (the authors': 10 on CIFAR-10, 30 on CIFAR-100), the
+    authors' 0..num_epochs (one epoch more than asked), the labelled batch the recipe's (the authors'
+    --batch_size, 64 on CIFAR) and the warm-up's twice that. The weak view is the recipe's, the one-pixel
+    shift where a run asks for none: UniCon needs views."""
+    recipe = run_recipe(setting, settings, options, "uc")
+    weak = recipe.augment or "shift"
+    batch = recipe.batch_size
+    return UniConRecipe(epochs=recipe.epochs + 1, warm_up=recipe.unweighted_epochs, lr=recipe.max_lr,
+                        momentum=recipe.momentum, weight_decay=recipe.weight_decay, milestones=tuple(recipe.milestones),
+                        gamma=recipe.gamma, batch_size=batch, warmup_batch_size=2 * batch, weak_view=weak,
+                        strong_view=UNICON_STRONG_VIEWS[weak], confidence_penalty=setting.mode == "asym")
 
 
 # the RunOptions every identity records; those added since (the warm-up; arch, image_size and val_fraction of
@@ -210,7 +228,9 @@ def run_identity(data, setting, method, seed, settings, hmw_options, options, da
                      val_fraction=options.val_fraction)
     labels, _ = noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, seed)
     cell = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": method, "seed": seed,
-            "recipe": run_recipe(setting, settings, options).to_dict(), "data_sha256": data_sha256 or data_fingerprint(data),
+            "recipe": (asdict(unicon_recipe(setting, settings, options)) if method in UNICON
+                       else run_recipe(setting, settings, options).to_dict()),
+            "data_sha256": data_sha256 or data_fingerprint(data),
             "noise_sha256": fingerprint(labels)}
     return identity(table, cell)
 
@@ -241,20 +261,25 @@ def run_noisy_cell(images, setting, method, seed, settings, hmw_options, options
     final, data = Path(final), images.data
     check_method(method, data.num_classes)
     wanted = run_identity(data, setting, method, seed, settings, hmw_options, options, data_sha256)
-    if run_recipe(setting, settings, options).augment == "crop_flip" and data.train_images.shape[-2:] != (32, 32):
+    if run_recipe(setting, settings, options, method).augment == "crop_flip" and data.train_images.shape[-2:] != (32, 32):
         raise UserError(f"--augment crop_flip is CIFAR's view of 32 x 32 images; {data.name}'s are "
                         f"{'x'.join(map(str, data.train_images.shape[-2:]))}: use --augment shift or none")
     if check_existing(final, wanted, elsewhere):
         return summary_of(json.loads((final / CELL_FILE).read_text()))
+    train_and_write = _train_and_write_unicon if method in UNICON else _train_and_write
     with cell_workspace(final) as work:
-        result = _train_and_write(images, setting, method, seed, settings, hmw_options, options, wanted, work, final)
+        result = train_and_write(images, setting, method, seed, settings, hmw_options, options, wanted, work, final)
     for checkpoint in sidecars(final):
         checkpoint.unlink()
     return result
 
 
+# the score a grid's line says beside the accuracy: the first of these a run has
+DESCRIBED_SCORES = (("cleanlab AUROC", "cleanlab_auroc"), ("selection precision", "selection_precision"),
+                    ("weight AUROC", "weight_auroc"))
 SUMMARY_KEYS = ("last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc_first_drop", "aum_auroc",
-                "cleanlab_auroc", "flagged", "flag_precision", "flag_recall", "label_issues_flagged")
+                "cleanlab_auroc", "flagged", "flag_precision", "flag_recall", "label_issues_flagged",
+                "selection_precision", "selection_recall")
 
 
 def summary_of(record):
@@ -326,6 +351,54 @@ def _train_and_write(images, setting, method, seed, settings, hmw_options, optio
               "epochs": recipe.epochs, **provenance(device, settings), "train_size": len(rows),
               "test_size": len(data.test_labels),
               "wall_time_s": round(time.time() - started, 3)}
+    (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return summary
+
+
+def _train_and_write_unicon(images, setting, method, seed, settings, hmw_options, options, wanted, work, final):
+    """uc, hmw+uc: the two networks' run (training/unicon_loop.py). Every epoch after the warm-up records
+    each selection's threshold, rate and labelled-set size, and the labelled set's precision (its share of
+    correct labels) and recall (its share of the correct labels) against the true labels; cell.json the
+    accuracies and the last epoch's selection precision and recall (net2's, the later one)."""
+    started = time.time()
+    data = images.data
+    device = resolve_device(settings.device)
+    configure_numerics(settings.precision, settings.deterministic, settings.threads)
+    recipe = unicon_recipe(setting, settings, options)
+    labels, is_noisy = noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, seed)
+    clean = torch.as_tensor(~is_noisy, device=device)
+
+    def on_epoch(epoch, net1, net2, selections):
+        columns = {}
+        for selection in selections:
+            correct = int(clean[selection.labelled].sum())
+            columns[f"net{selection.network}_precision"] = correct / max(len(selection.labelled), 1)
+            columns[f"net{selection.network}_recall"] = correct / max(int(clean.sum()), 1)
+        return columns
+
+    seed_everything(seed)
+    nets = build_unicon_networks(setting.dataset, method, data.num_classes, len(labels), recipe.epochs,
+                                 image_shape=data.train_images.shape[1:], arch=options.arch, **asdict(hmw_options))
+    nets = [net.to(device) for net in nets]
+    reports = train_unicon(method, *nets, data, labels, recipe, settings, seed, device,
+                           final.parent / f".{final.name}.checkpoint.pt", on_epoch,
+                           description=f"{setting.name}/{method}/seed{seed}", identity=wanted)
+    history = pd.DataFrame(reports)
+    history.to_csv(work / EPOCHS_FILE, index=False)
+    np.savez(work / NOISE_FILE, noisy_labels=labels, is_noisy=is_noisy, clean_labels=data.train_labels)
+    torch.save({f"net{k + 1}.{key}": value for k, net in enumerate(nets) for key, value in net.state_dict().items()},
+               work / WEIGHTS_FILE)
+    accuracy = history["test_acc"].to_numpy()
+    last = history.iloc[-1]
+    summary = {"last_acc": float(accuracy[-1]), "best_acc": float(accuracy.max()),
+               "last10_acc": float(accuracy[-LAST_EPOCHS:].mean()),
+               "selection_precision": float(last.get("net2_precision", np.nan)),
+               "selection_recall": float(last.get("net2_recall", np.nan))}
+    record = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": method, "seed": seed,
+              **summary, IDENTITY_KEY: wanted, "noisy_fraction": float(is_noisy.mean()), "hmw": asdict(hmw_options),
+              "arch": run_setup(setting, options).arch, "recipe": asdict(recipe), "settings": asdict(settings),
+              "epochs": recipe.epochs, **provenance(device, settings), "train_size": len(labels),
+              "test_size": len(data.test_labels), "wall_time_s": round(time.time() - started, 3)}
     (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return summary
 
@@ -408,9 +481,8 @@ class NoisyLabelExperiment:
                                   self.run_options.val_fraction)
 
     def describe(self, result):
-        score = ("cleanlab AUROC", result.get("cleanlab_auroc")) if "cleanlab_auroc" in result else \
-            ("weight AUROC", result["weight_auroc"])
-        return f"last acc {result['last_acc']:.4f}  {score[0]} {score[1]:.3f}"
+        name, key = next((name, key) for name, key in DESCRIBED_SCORES if key in result)
+        return f"last acc {result['last_acc']:.4f}  {name} {result[key]:.3f}"
 
     def write_summary(self, models, tasks, figure=True):
         write_noisy_summary(self.outputfolder, models, tasks, figure=figure)
