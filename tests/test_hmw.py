@@ -14,7 +14,9 @@ from code_used_upload.data.cifar import write_cifar_standin
 from code_used_upload.data.digits import load_digits_split
 from code_used_upload.experiments import noisy as noisy_experiment
 from code_used_upload.models.noisy import NOISY_SETUPS, NoisyLabelClassifier, negative_entropy, symmetric_cross_entropy
+from code_used_upload.models import noisy as noisy_models
 from code_used_upload.models.mlp import digits_mlp
+from code_used_upload.models.preact_resnet import PreActResNet
 from code_used_upload.training.noisy_labels import MarginTracker
 
 EPOCH_COLUMNS = ["epoch", "test_acc", "train_loss", "weight_clean", "weight_noisy", "weight_auroc", "aum_auroc_first_drop",
@@ -278,3 +280,30 @@ def test_the_noisy_label_grid_gives_the_same_numbers_on_ray(tmp_path):
         assert grid_driver.main([*flags, "--executor", executor, "--outputfolder", str(tmp_path / executor)]) == 0
     local, ray = (pd.read_csv(tmp_path / executor / "results.csv") for executor in ("local", "ray"))
     assert local.equals(ray) and len(local) == 1
+
+
+def narrow_preact_resnet18(in_channels=3):
+    """PreAct-ResNet18's layout at an eighth of its widths: the authors' command on a CPU in seconds."""
+    return PreActResNet(widths=(8, 16, 32, 64), in_channels=in_channels)
+
+
+@pytest.mark.parametrize("method", ["uc", "hmw+uc"])
+def test_the_authors_command_runs_unicon_through_its_warm_up_into_selection(tmp_path, monkeypatch, method):
+    argv = README_COMMANDS[0].replace("--method hmw+cce", f"--method {method} --batch_size 64").split()
+    write_cifar_standin(tmp_path / "data" / "cifar10", "cifar10", n_train=256, n_test=96, seed=0)
+    argv[argv.index("--num_epochs") + 1], argv[argv.index("--milestones") + 1] = "2", "2/3"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(noisy_models, "preact_resnet18", narrow_preact_resnet18)
+    assert train_hmw.main([*argv, "--warm_up", "1", "--device", "cpu"]) == 0
+    folder = tmp_path / argv[argv.index("--check_loc") + 1]
+    epochs, record = pd.read_csv(folder / "epochs.csv"), json.loads((folder / "cell.json").read_text())
+    assert len(epochs) == 3  # the authors' epochs 0..num_epochs
+    assert epochs["net1_selection_rate"].isna().tolist() == [True, False, False]  # the warm-up, then selection
+    selected = epochs.iloc[1:]
+    assert ((selected["net1_labelled"] > 0) & (selected["net2_selection_rate"] > 0) & (selected["net2_selection_rate"] < 1)).all()
+    assert selected[["net1_precision", "net1_recall", "net2_precision", "net2_recall"]].notna().all().all()
+    recipe = record["recipe"]
+    assert (recipe["batch_size"], recipe["warmup_batch_size"], recipe["warm_up"], recipe["epochs"]) == (64, 128, 1, 3)
+    assert (recipe["weak_view"], recipe["strong_view"]) == ("crop_flip", "cifar10_policy")
+    assert record["selection_precision"] == epochs["net2_precision"].iloc[-1]
+    # learning is the digits' to show (test_unicon_loop.py, the demo): three epochs of 256 stand-in images do not
