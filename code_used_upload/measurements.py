@@ -2,8 +2,8 @@
 
 One module that imports neither, so the dependency runs one way: benchmark.py (the entry point) imports
 gpu_check and this module, gpu_check imports this module. Each function measures one thing on a device
-it is given (a training step, an evaluation, the data time per batch, a noisy-label epoch, a driver run
-in a child process) or estimates from such measurements (the grid's hours); reports are left to the callers.
+it is given (a training step, an evaluation, the data time per batch, a noisy-label epoch, UniCon's
+iteration and batches, a driver run in a child process) or estimates from such measurements (the grid's hours); reports are left to the callers.
 """
 import math
 import os
@@ -19,13 +19,20 @@ from torch.utils.data import DataLoader, Dataset
 
 from code_used_upload.data.cifar import MEAN, STD
 from code_used_upload.evaluation.inference import predict_with_recipe
-from code_used_upload.evaluation.noisy_labels import test_accuracy
+from code_used_upload.evaluation.noisy_labels import predict_logits, test_accuracy
+from code_used_upload.experiments.noisy import NoiseSetting, RunOptions, unicon_recipe
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.models.noisy import build_noisy_model, noisy_setup
+from code_used_upload.models.preact_resnet import preact_resnet18
+from code_used_upload.models.unicon import UniConNet
 from code_used_upload.training.augment import augment
 from code_used_upload.training.crops import random_crops
 from code_used_upload.training.device import training_autocast
 from code_used_upload.training.loop import make_optimizer, training_step
+from code_used_upload.training.settings import RunSettings
+from code_used_upload.training.unicon import unicon_train_step, unicon_warmup_step
+from code_used_upload.training.unicon_loop import EVAL_BATCH
+from code_used_upload.training.unicon_views import unicon_view
 
 N_LABELS = 71  # task "all"
 CROP = 250  # 2.5 s at 100 Hz
@@ -207,6 +214,117 @@ def measure_noisy_epoch(method, device, precision="tf32", batch_size=128, warmup
     test_s = (clock(device) - started) * CIFAR_TEST / len(test)
     epoch_s = math.ceil(CIFAR_TRAIN / batch_size) * step_ms / 1e3 + test_s
     return {"step_ms": step_ms, "head_ms": head_ms, "test_s": test_s, "epoch_s": epoch_s, "run_s": recipe.epochs * epoch_s}
+
+
+def cifar10_unicon_recipe():
+    """The UniConRecipe of `train_hmw.py --dataset cifar10 --method uc` (or hmw+uc) with the recipe's defaults:
+    251 epochs (the authors' 0..250), 10 of warm-up, labelled batches of 64, warm-up batches of 128, crop and
+    flip, then AutoAugment's CIFAR-10 policy as the strong view."""
+    return unicon_recipe(NoiseSetting("cifar10", "sym", 0.5), RunSettings(batch_size=None), RunOptions())
+
+
+def measure_unicon_epoch(method, device, warmup=3, steps=10, resident=4096, eval_images=1000, selection_rate=0.5,
+                         backbone=preact_resnet18):
+    """A CIFAR-10 run of UniCon (`uc`) or HMW + UniCon (`hmw+uc`) on `device`, measured in its pieces on random
+    uint8 images resident there and estimated from them, as training/unicon_loop.py runs it with
+    `cifar10_unicon_recipe()`; `backbone()` builds each network's backbone (a narrower one for a fast test).
+
+    Measured, in milliseconds, the mean of `steps` after `warmup` untimed:
+    - warmup_ms, a warm-up batch: the weak view of 128 images and `unicon_warmup_step`;
+    - eval_ms, an evaluation batch of 100: a forward pass without gradient, what the JSD and the test take;
+    - views_ms and step_ms, one iteration of net against other in its two parts, timed apart: the views (the
+      weak and the strong view, twice each, of Bx labelled and Bu unlabelled rows, made by `unicon_view` on
+      the device in two calls as the loop makes them), then `unicon_train_step` (7 forward passes of net and
+      2 of other, backward, SGD). Bx = 64, the recipe's batch; Bu = int(Bx / (2 SR)), 64 at the selection
+      rate SR = 0.5, where the labelled set is SR N = 25,000 images.
+
+    Estimated, in seconds, with N = 50,000 training and 10,000 test images, E = 251 epochs, W = 10 of warm-up:
+        test_s            = 2 networks x 10,000 / 100 x eval_ms
+        warmup_epoch_s    = 2 networks x ceil(N / 128) x warmup_ms + test_s
+        selection_epoch_s = 2 JSD passes x 2 networks x N / 100 x eval_ms
+                            + 2 networks x (SR N // Bx) x (views_ms + step_ms) + test_s
+        run_s             = W x warmup_epoch_s + (E - W) x selection_epoch_s
+    The selections' sorting, the draws and the checkpoints are left out: small beside the forward passes.
+
+    Also checked, because only a run on the device would otherwise show it: `losses_finite`, every iteration's
+    loss finite; `other_unchanged`, the co-guessing network's parameters and buffers bit for bit as before.
+    No autocast: UniCon trains in float32 under every precision, so only the TF32 switches that the caller
+    set (training.device.configure_numerics) matter. The mix rate and the refinement weights are fixed:
+    the time does not depend on them."""
+    torch.manual_seed(0)
+    recipe = cifar10_unicon_recipe()
+    classes = 10
+    net, other = (UniConNet(backbone(), classes, method, CIFAR_TRAIN, recipe.epochs).to(device) for _ in range(2))
+    optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay)
+    generator = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (resident, 3, 32, 32), dtype=torch.uint8, device=device, generator=generator)
+    labels = torch.randint(0, classes, (resident,), device=device, generator=generator)
+    mean, std = MEAN["cifar10"], STD["cifar10"]
+    batch_x = recipe.batch_size
+    batch_u = int(batch_x / (2 * selection_rate))
+    iterations = int(selection_rate * CIFAR_TRAIN) // batch_x
+    weights_x = torch.linspace(0.5, 1.0, batch_x, device=device)
+
+    def rows(size):
+        return torch.randint(0, resident, (size,), device=device, generator=generator)
+
+    def warm_up_batch():
+        batch = rows(recipe.warmup_batch_size)
+        weak = unicon_view(recipe.weak_view, images, batch, mean, std, generator)
+        unicon_warmup_step(net, optimizer, weak, labels[batch], batch, epoch=0)
+
+    def views():
+        rows_x, rows_u = rows(batch_x), rows(batch_u)
+        both = torch.cat([rows_x, rows_x, rows_u, rows_u])
+        sizes = [batch_x, batch_x, batch_u, batch_u]
+        x1, x2, u1, u2 = unicon_view(recipe.weak_view, images, both, mean, std, generator).split(sizes)
+        x3, x4, u3, u4 = unicon_view(recipe.strong_view, images, both, mean, std, generator).split(sizes)
+        return labels[rows_x], (x1, x2, x3, x4), (u1, u2, u3, u4)
+
+    def step(labels_x, views_x, views_u):
+        mixed = 2 * (batch_x + batch_u)
+        drop_pos = torch.randint(0, classes - 1, (mixed,), device=device, generator=generator) if net.weighted else None
+        return unicon_train_step(net, other, optimizer, views_x, labels_x, weights_x, views_u,
+                                 epoch=recipe.epochs - 1, batch_idx=0, num_iter=iterations + 1,
+                                 warm_up=recipe.warm_up, beta_draw=0.7,
+                                 perm=torch.randperm(mixed, device=device, generator=generator),
+                                 drop_pos=drop_pos)["loss"]
+
+    for _ in range(warmup):
+        warm_up_batch()
+    started = clock(device)
+    for _ in range(steps):
+        warm_up_batch()
+    warmup_ms = (clock(device) - started) / steps * 1e3
+
+    before = {name: value.clone() for name, value in other.state_dict().items()}
+    losses = [step(*views()) for _ in range(warmup)]
+    started = clock(device)
+    made = [views() for _ in range(steps)]
+    views_ms = (clock(device) - started) / steps * 1e3
+    started = clock(device)
+    losses += [step(*batch) for batch in made]
+    step_ms = (clock(device) - started) / steps * 1e3
+    other_unchanged = all(torch.equal(value, before[name]) for name, value in other.state_dict().items())
+
+    test = images[:eval_images]
+    with torch.no_grad():
+        predict_logits(net, test[:EVAL_BATCH], mean, std, EVAL_BATCH)  # warm-up: cuDNN tunes the batch of 100
+        started = clock(device)
+        predict_logits(net, test, mean, std, EVAL_BATCH)
+    eval_ms = (clock(device) - started) / math.ceil(len(test) / EVAL_BATCH) * 1e3
+
+    test_s = 2 * math.ceil(CIFAR_TEST / EVAL_BATCH) * eval_ms / 1e3
+    warmup_epoch_s = 2 * math.ceil(CIFAR_TRAIN / recipe.warmup_batch_size) * warmup_ms / 1e3 + test_s
+    selection_epoch_s = (2 * 2 * math.ceil(CIFAR_TRAIN / EVAL_BATCH) * eval_ms
+                         + 2 * iterations * (views_ms + step_ms)) / 1e3 + test_s
+    return {"batch_x": batch_x, "batch_u": batch_u, "iterations": iterations, "epochs": recipe.epochs,
+            "warm_up": recipe.warm_up, "warmup_ms": warmup_ms, "eval_ms": eval_ms, "views_ms": views_ms,
+            "step_ms": step_ms, "iteration_ms": views_ms + step_ms, "test_s": test_s,
+            "warmup_epoch_s": warmup_epoch_s, "selection_epoch_s": selection_epoch_s,
+            "run_s": recipe.warm_up * warmup_epoch_s + (recipe.epochs - recipe.warm_up) * selection_epoch_s,
+            "losses_finite": bool(torch.isfinite(torch.stack(losses)).all()), "other_unchanged": other_unchanged}
 
 
 # ---------------------------------------------------------------- driver processes

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 
@@ -28,3 +29,13 @@ def synthetic_ptbxl(tmp_path_factory):
 def synthetic_ptbxl_both_rates(tmp_path_factory):
     """A small synthetic PTB-XL (60 records) at 100 and 500 Hz, for loader tests."""
     return write_synthetic_ptbxl(tmp_path_factory.mktemp("synthetic_ptbxl_both"), n_records=60, seed=0, sampling_frequencies=(100, 500))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models and images: two threads on a shared machine only wait for each other. A module asks for
+    it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,13 +24,7 @@ def golden():
     return arrays, json.loads(str(arrays["meta"]))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matmuls: two threads on a shared machine only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def make_head(meta, case, **overrides):

@@ -14,13 +14,7 @@ from code_used_upload.training.strong_augment import (CIFAR10_POLICY, OPERATIONS
 README = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "unicon" / "README.md"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny images: two threads on a shared machine only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -291,13 +291,18 @@ def subset(data, rows):
     return replace(data, train_images=data.train_images[rows], train_labels=data.train_labels[rows])
 
 
-def _train_and_write(images, setting, method, seed, settings, hmw_options, options, wanted, work, final):
-    started = time.time()
-    data = images.data
+def _start(images, setting, seed, settings):
+    """What every run starts from: the clock, the data, the device with its numerics, the noisy labels."""
+    started, data = time.time(), images.data
     device = resolve_device(settings.device)
     configure_numerics(settings.precision, settings.deterministic, settings.threads)
-    recipe = run_recipe(setting, settings, options)
     labels, is_noisy = noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, seed)
+    return started, data, device, labels, is_noisy
+
+
+def _train_and_write(images, setting, method, seed, settings, hmw_options, options, wanted, work, final):
+    started, data, device, labels, is_noisy = _start(images, setting, seed, settings)
+    recipe = run_recipe(setting, settings, options)
     test_images = torch.as_tensor(data.test_images, device=device)
     cleanlab, flags = {}, {}
     rows = np.arange(len(labels))
@@ -340,16 +345,27 @@ def _train_and_write(images, setting, method, seed, settings, hmw_options, optio
                                 scores["weights"], scores["aum"], images.class_names, **flags)
     plot_weights(scores["weights"], scores["aum"], is_noisy, work / "weights.png", title=f"{setting.name} {method} seed {seed}")
     torch.save(model.state_dict(), work / WEIGHTS_FILE)
-    accuracy = history["test_acc"].to_numpy()
-    summary = {"last_acc": float(accuracy[-1]), "best_acc": float(accuracy.max()),
-               "last10_acc": float(accuracy[-LAST_EPOCHS:].mean()),
+    summary = {**accuracies(history),
                **{key: float(history[key].iloc[-1]) for key in ("weight_auroc", "aum_auroc_first_drop", "aum_auroc")},
                **cleanlab, "label_issues_flagged": int(issues["flagged"].sum())}
+    return _write_record(work, setting, method, seed, summary, wanted, is_noisy, hmw_options, options, recipe.to_dict(),
+                         recipe.epochs, device, settings, len(rows), len(data.test_labels), started)
+
+
+def accuracies(history):
+    """The last, best and last-10-epoch mean test accuracy of a run's epochs.csv."""
+    accuracy = history["test_acc"].to_numpy()
+    return {"last_acc": float(accuracy[-1]), "best_acc": float(accuracy.max()),
+            "last10_acc": float(accuracy[-LAST_EPOCHS:].mean())}
+
+
+def _write_record(work, setting, method, seed, summary, wanted, is_noisy, hmw_options, options, recipe, epochs, device,
+                  settings, train_size, test_size, started):
+    """cell.json, written last (its presence marks the run complete); returns the summary."""
     record = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": method, "seed": seed,
               **summary, IDENTITY_KEY: wanted, "noisy_fraction": float(is_noisy.mean()), "hmw": asdict(hmw_options),
-              "arch": run_setup(setting, options).arch, "recipe": recipe.to_dict(), "settings": asdict(settings),
-              "epochs": recipe.epochs, **provenance(device, settings), "train_size": len(rows),
-              "test_size": len(data.test_labels),
+              "arch": run_setup(setting, options).arch, "recipe": recipe, "settings": asdict(settings),
+              "epochs": epochs, **provenance(device, settings), "train_size": train_size, "test_size": test_size,
               "wall_time_s": round(time.time() - started, 3)}
     (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return summary
@@ -360,12 +376,8 @@ def _train_and_write_unicon(images, setting, method, seed, settings, hmw_options
     each selection's threshold, rate and labelled-set size, and the labelled set's precision (its share of
     correct labels) and recall (its share of the correct labels) against the true labels; cell.json the
     accuracies and the last epoch's selection precision and recall (net2's, the later one)."""
-    started = time.time()
-    data = images.data
-    device = resolve_device(settings.device)
-    configure_numerics(settings.precision, settings.deterministic, settings.threads)
+    started, data, device, labels, is_noisy = _start(images, setting, seed, settings)
     recipe = unicon_recipe(setting, settings, options)
-    labels, is_noisy = noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, seed)
     clean = torch.as_tensor(~is_noisy, device=device)
 
     def on_epoch(epoch, net1, net2, selections):
@@ -388,19 +400,11 @@ def _train_and_write_unicon(images, setting, method, seed, settings, hmw_options
     np.savez(work / NOISE_FILE, noisy_labels=labels, is_noisy=is_noisy, clean_labels=data.train_labels)
     torch.save({f"net{k + 1}.{key}": value for k, net in enumerate(nets) for key, value in net.state_dict().items()},
                work / WEIGHTS_FILE)
-    accuracy = history["test_acc"].to_numpy()
     last = history.iloc[-1]
-    summary = {"last_acc": float(accuracy[-1]), "best_acc": float(accuracy.max()),
-               "last10_acc": float(accuracy[-LAST_EPOCHS:].mean()),
-               "selection_precision": float(last.get("net2_precision", np.nan)),
+    summary = {**accuracies(history), "selection_precision": float(last.get("net2_precision", np.nan)),
                "selection_recall": float(last.get("net2_recall", np.nan))}
-    record = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": method, "seed": seed,
-              **summary, IDENTITY_KEY: wanted, "noisy_fraction": float(is_noisy.mean()), "hmw": asdict(hmw_options),
-              "arch": run_setup(setting, options).arch, "recipe": asdict(recipe), "settings": asdict(settings),
-              "epochs": recipe.epochs, **provenance(device, settings), "train_size": len(labels),
-              "test_size": len(data.test_labels), "wall_time_s": round(time.time() - started, 3)}
-    (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    return summary
+    return _write_record(work, setting, method, seed, summary, wanted, is_noisy, hmw_options, options, asdict(recipe),
+                         recipe.epochs, device, settings, len(labels), len(data.test_labels), started)
 
 
 def _per_training_sample(values, rows, size):
