@@ -5,7 +5,8 @@
     python code_used_upload/benchmark.py --models fcn_wang,fcn_wang_ldm --output benchmark.md
     python code_used_upload/benchmark.py --gpu-check     # a CUDA machine: -> gpu-check.md (see gpu_check.py)
     python code_used_upload/benchmark.py --memory        # peak memory of prepare and of one cell, 100 and 500 Hz
-    python code_used_upload/benchmark.py --hmw           # HMW on CIFAR-shaped data: step, epoch, a 250-epoch run
+    python code_used_upload/benchmark.py --hmw           # HMW on CIFAR-shaped data: step, epoch, a 250-epoch run;
+                                                         # UniCon's iteration and 251-epoch run, uc and hmw+uc
 
 Each comparison runs both sides in this process, on this machine, one after the other, so the ratios
 are meaningful even where the absolute times are not. Loading uses a synthetic PTB-XL (the release's
@@ -37,9 +38,10 @@ from code_used_upload.data.ptbxl import load_database, load_signals
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
 from code_used_upload.measurements import (FULL, N_LABELS, QUICK, TASK_RECORDS, grid_hours, measure_batches,
-                                           measure_evaluation, measure_noisy_epoch, measure_step, run_driver,
-                                           windows_per_record)
+                                           measure_evaluation, measure_noisy_epoch, measure_step, measure_unicon_epoch,
+                                           run_driver, windows_per_record)
 from code_used_upload.models import available_models, split_model_name
+from code_used_upload.models.noisy import UNICON
 from code_used_upload.reports.tables import table_models
 from code_used_upload.training.device import configure_numerics, resolve_device
 
@@ -97,11 +99,14 @@ def measure_loading(datafolder, cache, workers):
 # ---------------------------------------------------------------- noisy labels (HMW)
 
 def run_hmw(args):
-    """--hmw: the noisy-label step, epoch and run estimate of cce and hmw+cce on this device, as a table."""
+    """--hmw: on this device, the noisy-label step, epoch and run estimate of cce and hmw+cce, and UniCon's
+    iteration, batches and run estimate of uc and hmw+uc (`measurements.measure_unicon_epoch`, whose docstring
+    gives the estimate's formula), as two tables; UniCon's iteration also as a ratio to the hmw+cce step."""
     device = resolve_device(args.device)
     configure_numerics("tf32", threads=torch.get_num_threads())
     steps, warmup = (args.steps or 3, args.warmup or 1) if args.quick else (args.steps or 10, args.warmup or 3)
     results = {method: measure_noisy_epoch(method, device, steps=steps, warmup=warmup) for method in ("cce", "hmw+cce")}
+    unicon = {method: measure_unicon_epoch(method, device, warmup=warmup, steps=steps) for method in UNICON}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
     lines = [f"HMW on {name}, torch {torch.__version__}, {torch.get_num_threads()} threads: PreAct-ResNet18, CIFAR-10 "
              f"shapes, batch 128, mean of {steps} steps", "",
@@ -112,11 +117,37 @@ def run_hmw(args):
         lines.append(f"| {method} | {r['step_ms']:.1f} ms | {head} | {r['test_s']:.1f} s | {r['epoch_s']:.0f} s | "
                      f"{r['run_s'] / 3600:.2f} h |")
     ratio = results["hmw+cce"]["step_ms"] / results["cce"]["step_ms"]
-    table = "\n".join(lines + ["", f"hmw+cce step / cce step: {ratio:.2f}x (measured one after the other in this run)"]) + "\n"
+    lines += ["", f"hmw+cce step / cce step: {ratio:.2f}x (measured one after the other in this run)", ""]
+    lines += unicon_lines(unicon, results["hmw+cce"]["step_ms"], steps)
+    table = "\n".join(lines) + "\n"
     print(table)
     if args.output:
         Path(args.output).write_text(table)
-    return {"results": results, "table": table}
+    return {"results": results, "unicon": unicon, "table": table}
+
+
+def unicon_lines(unicon, hmw_step_ms, steps):
+    """--hmw's UniCon table: per method its iteration (views and step apart), batches and estimates, the
+    iteration beside the hmw+cce training step `hmw_step_ms` measured in the same run."""
+    sizes = unicon["uc"]
+    lines = [f"UniCon, the same shapes: two PreAct-ResNet18 UniConNets, one iteration of net against other on "
+             f"{sizes['batch_x']} labelled + {sizes['batch_u']} unlabelled images (selection rate 0.5), mean of "
+             f"{steps}: the views (weak, weak, strong, strong of each image, made on the device by unicon_view) and "
+             "the step (unicon_train_step: 7 forward passes of net, 2 of other, backward, SGD), timed apart. "
+             f"{sizes['epochs']}-epoch run = {sizes['warm_up']} warm-up epochs (2 networks x 391 batches of 128) + "
+             f"{sizes['epochs'] - sizes['warm_up']} selection epochs (2 JSD passes of 2 networks over 50,000 images "
+             f"in batches of 100, and 2 networks x {sizes['iterations']} iterations), each epoch with the "
+             "ensemble's test (measurements.measure_unicon_epoch).", "",
+             "| method | views | step | iteration (views + step) | iteration / hmw+cce step | warm-up batch of 128 | "
+             f"evaluation batch of 100 | warm-up epoch (estimated) | selection epoch (estimated) | "
+             f"{sizes['epochs']}-epoch run (estimated) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for method, r in unicon.items():
+        lines.append(f"| {method} | {r['views_ms']:.1f} ms | {r['step_ms']:.1f} ms | {r['iteration_ms']:.1f} ms | "
+                     f"{r['iteration_ms'] / hmw_step_ms:.2f}x | {r['warmup_ms']:.1f} ms | {r['eval_ms']:.1f} ms | "
+                     f"{r['warmup_epoch_s']:.0f} s | {r['selection_epoch_s']:.0f} s | {r['run_s'] / 3600:.2f} h |")
+    ratio = unicon["hmw+uc"]["iteration_ms"] / unicon["uc"]["iteration_ms"]
+    return lines + ["", f"hmw+uc iteration / uc iteration: {ratio:.2f}x (measured one after the other in this run)"]
 
 
 # ---------------------------------------------------------------- memory
@@ -286,7 +317,9 @@ def parse_args(argv):
     parser.add_argument("--hmw", action="store_true",
                         help="instead of the table: HMW's training step (PreAct-ResNet18 and the HMW head, CIFAR-10 "
                              "shapes, batch 128), its head's call, and the estimated epoch and 250-epoch run, beside "
-                             "the cce baseline; --steps, --warmup, --quick and --device size it")
+                             "the cce baseline; UniCon's iteration (64 labelled + 64 unlabelled images, views and "
+                             "step), its batches and the estimated 251-epoch run, uc and hmw+uc; --steps, --warmup, "
+                             "--quick and --device size it")
     parser.add_argument("--memory", action="store_true",
                         help="instead of the table: peak resident memory and wall time of a cold and a warm "
                              "--prepare-only (6 tasks) and of one one-epoch CPU cell (fcn_wang, rhythm), at 100 and "

@@ -14,6 +14,9 @@ measures, one part after another, and writes one markdown report:
 4. the estimated wall time of the whole grid (12 models x 6 tasks x 3 seeds x 50 epochs) on this GPU;
 5. HMW: the epoch time of hmw+cce (PreAct-ResNet18 on CIFAR-10 shapes, batch 128, augmentation on the
    device) under each precision, beside cce, and the estimated time of a 250-epoch run;
+6. UniCon: the iteration (views and step), batches and estimated 251-epoch run of uc and hmw+uc (two
+   PreAct-ResNet18s, 64 labelled + 64 unlabelled images an iteration), in float32 as UniCon always trains,
+   and whether a few iterations give finite losses and leave the co-guessing network unchanged;
 under a header naming the GPU, torch, CUDA and the check's wall time.
 
 A part that fails leaves its error in the report and the next part still runs; the report is rewritten
@@ -26,7 +29,8 @@ Expected duration on one H100, about 3 to 4 minutes: part 1 is 12 models x 3 pre
 the data time on 21,837 random records, about 20 s; part 2 is 3 precisions x 4 cells of 5 epochs of
 about 12 steps on 2,000 records, about a minute with the cells' evaluation; part 3 is two fresh driver
 processes of the same 4 cells (one of them starting Ray), about a minute. Each of those two processes
-is stopped after 150 s, so a hung Ray cannot take the check past about 7.5 minutes.
+is stopped after 150 s, so a hung Ray cannot take the check past about 7.5 minutes. Parts 5 and 6 time
+a few dozen batches of PreAct-ResNet18 per method (and precision), seconds each.
 """
 import json
 import platform
@@ -48,8 +52,10 @@ from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.errors import UserError
 from code_used_upload.experiments.folders import CELL_FILE, cell_folder
 from code_used_upload.measurements import (FULL, N_LABELS, RECORD_SAMPLES, grid_hours, measure_batches, measure_evaluation,
-                                           measure_noisy_epoch, measure_step, run_driver)
+                                           measure_noisy_epoch, measure_step, measure_unicon_epoch, run_driver)
 from code_used_upload.models import available_models, model_recipe
+from code_used_upload.models.noisy import UNICON
+from code_used_upload.models.preact_resnet import preact_resnet18
 from code_used_upload.reports.tables import table_models
 from code_used_upload.training.device import configure_numerics, default_threads
 from code_used_upload.training.settings import PRECISIONS
@@ -231,6 +237,26 @@ def part_hmw(device, precisions=PRECISIONS, steps=20, warmup=5, batch_size=128, 
     return {"results": results, "errors": errors, "steps": steps}
 
 
+def part_unicon(device, steps=20, warmup=5, eval_images=1000, backbone=preact_resnet18):
+    """Part 6: UniCon's iteration (views and step, timed apart), its warm-up and evaluation batches and the
+    estimated 251-epoch run of uc and hmw+uc (measurements.measure_unicon_epoch), with its checks that the
+    iterations' losses are finite and the co-guessing network unchanged; `backbone` narrower for a test.
+
+    One precision, tf32, the default: UniCon trains in float32 under every --precision (training/unicon_loop.py
+    never enters bf16 autocast), so a bf16 column would time tf32's kernels again under another name, and
+    --precision fp32 only turns TF32 off, which part 5's fp32 column already prices. A method that fails is
+    recorded with its error; the other is still measured."""
+    configure_numerics("tf32", threads=torch.get_num_threads())  # the user's --threads, if any, stays
+    results, errors = {}, {}
+    for method in UNICON:
+        try:
+            results[method] = measure_unicon_epoch(method, device, warmup, steps, eval_images=eval_images,
+                                                   backbone=backbone)
+        except Exception:
+            errors[method] = traceback.format_exc().rstrip()
+    return {"results": results, "errors": errors, "steps": steps, "precision": "tf32"}
+
+
 # ---------------------------------------------------------------- running the parts
 
 def run_part(title, measure):
@@ -297,6 +323,7 @@ def main(args):
                 device, Path(scratch) / "packing")),
             ("grid", "part 4: the grid's wall time", lambda: part_grid_estimate(parts["steps"], parts["data"])),
             ("hmw", "part 5: HMW's epoch per precision", lambda: part_hmw(device)),
+            ("unicon", "part 6: UniCon's iteration and run", lambda: part_unicon(device)),
         ]
         for key, title, measure in plan:
             parts[key] = run_part(title, measure)
@@ -422,6 +449,32 @@ def render_hmw(result):
     return lines + errors_block(result["errors"])
 
 
+def render_unicon(result):
+    yes = {True: "yes", False: "**NO**"}
+    lines = [f"Two PreAct-ResNet18 UniConNets on CIFAR-10 shapes (random uint8 images resident on the GPU), one "
+             "iteration of net against other on 64 labelled + 64 unlabelled images (selection rate 0.5): the views "
+             "(weak, weak, strong, strong of each image, made on the GPU by unicon_view) and the step "
+             f"(unicon_train_step: 7 forward passes of net, 2 of other, backward, SGD), timed apart, mean of "
+             f"{result['steps']}. One column, {result['precision']}, the default: UniCon trains in float32 under every "
+             "--precision (no bf16 autocast), so a bf16 column would repeat these kernels; fp32 only turns TF32 off "
+             "(part 5 shows what that costs a PreAct-ResNet18). Run = 10 warm-up epochs (2 networks x "
+             "391 batches of 128) + 241 selection epochs (2 JSD passes of 2 networks over 50,000 images in batches of "
+             "100, 2 networks x 390 iterations), each with the ensemble's test (measurements.measure_unicon_epoch). "
+             "Checks: every timed and warm-up iteration's loss finite; the co-guessing network's parameters and "
+             "buffers bit for bit unchanged.", "",
+             "| method | views | step | iteration | warm-up batch | evaluation batch | selection epoch | 251-epoch run "
+             "| losses finite | other unchanged |", "|---|---|---|---|---|---|---|---|---|---|"]
+    results = result["results"]
+    for method, r in results.items():
+        lines.append(f"| {method} | {r['views_ms']:.2f} ms | {r['step_ms']:.1f} ms | {r['iteration_ms']:.1f} ms | "
+                     f"{r['warmup_ms']:.1f} ms | {r['eval_ms']:.2f} ms | {r['selection_epoch_s']:.1f} s | "
+                     f"{r['run_s'] / 3600:.2f} h | {yes[r['losses_finite']]} | {yes[r['other_unchanged']]} |")
+    if len(results) == len(UNICON):
+        lines += ["", "hmw+uc iteration / uc iteration: "
+                  f"{ratio(results['hmw+uc']['iteration_ms'], results['uc']['iteration_ms'])}."]
+    return lines + errors_block(result["errors"])
+
+
 SECTIONS = [
     ("steps", "1. Training step per precision, and evaluation", render_steps),
     ("data", "1b. Data time per batch", render_data),
@@ -429,4 +482,5 @@ SECTIONS = [
     ("packing", "3. Cells packed on one GPU by Ray vs one after another", render_packing),
     ("grid", "4. Estimated wall time of the whole grid", render_grid),
     ("hmw", "5. HMW: epoch and run time per precision", render_hmw),
+    ("unicon", "6. UniCon: iteration and run time, and its checks", render_unicon),
 ]

@@ -3,7 +3,8 @@
 One module that imports neither, so the dependency runs one way: benchmark.py (the entry point) imports
 gpu_check and this module, gpu_check imports this module. Each function measures one thing on a device
 it is given (a training step, an evaluation, the data time per batch, a noisy-label epoch, UniCon's
-iteration and batches, a driver run in a child process) or estimates from such measurements (the grid's hours); reports are left to the callers.
+iteration and batches, a driver run in a child process) or estimates from such measurements (the grid's
+hours, a CIFAR run's); reports are left to the callers.
 """
 import math
 import os

@@ -25,7 +25,7 @@ DATA_PATH = "data/"                # holds (or receives) cifar-10-batches-py/ an
 OUTPUTFOLDER = "outputs/hmw/"      # every run, and results.md/.csv/.png
 SETTINGS = [f"{dataset}/{noise}" for dataset in ("cifar10", "cifar100")  # the paper's columns
             for noise in ("sym0.2", "sym0.5", "sym0.8", "sym0.9", "asym0.1", "asym0.3", "asym0.4")]
-METHODS = ["cce", "hmw+cce", "sce", "hmw+sce"]  # the table's rows: each baseline, then with HMW (also: cleanlab)
+METHODS = ["cce", "hmw+cce", "sce", "hmw+sce", "uc", "hmw+uc"]  # the table's rows: each baseline, then with HMW (also: cleanlab)
 SEEDS = [0, 1, 2]                  # one run per (setting, method, seed); the seed also draws the noise
 EPOCHS: int = None                 # training epochs; a number overrides the recipe's
 BATCH_SIZE: int = None             # training batch; a number overrides the recipe's

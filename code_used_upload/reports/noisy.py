@@ -8,7 +8,8 @@ last epoch's clean test accuracy (the headline: the weighting acts late in train
 have memorised the noise), the best epoch's, and how well each method's per-sample score tells the
 mislabelled training samples from the clean ones (AUROC): HMW's final weights, AUM over the epochs
 before the first learning-rate drop (as its authors use it) and over every epoch, and cleanlab's label
-quality scores. Only the tables that have a value are written.
+quality scores; and for UniCon the precision and recall of its last labelled set. Only the tables that
+have a value are written.
 
 A table holds runs of one setting only (configs/identity.py): the report states the settings its runs
 share, and refuses to mix runs that differ.
@@ -25,7 +26,7 @@ from code_used_upload.reports.tables import MISSING, markdown_table
 
 CELL_FILE = "cell.json"
 SCORES = ["last_acc", "best_acc", "last10_acc", "weight_auroc", "aum_auroc_first_drop", "aum_auroc", "cleanlab_auroc",
-          "flagged", "flag_precision", "flag_recall"]
+          "flagged", "flag_precision", "flag_recall", "selection_precision", "selection_recall"]
 COLUMNS = ["setting", "method", "seed", *SCORES]
 TABLES = [("last_acc", "Clean test accuracy (%) at the last epoch", 100.0),
           ("best_acc", "Clean test accuracy (%) at the best epoch", 100.0),
@@ -34,7 +35,9 @@ TABLES = [("last_acc", "Clean test accuracy (%) at the last epoch", 100.0),
                                    "the first learning-rate drop, as its authors use it; same runs", 1.0),
           ("aum_auroc", "AUROC of AUM over every epoch; same runs", 1.0),
           ("cleanlab_auroc", "AUROC of cleanlab's label quality scores (self-confidence of K-fold out-of-fold "
-                             "probabilities)", 1.0)]
+                             "probabilities)", 1.0),
+          ("selection_precision", "UniCon: the share of correct labels in the last epoch's labelled set", 1.0),
+          ("selection_recall", "UniCon: the share of the correct labels that the last epoch's labelled set holds", 1.0)]
 
 
 def collect_noisy_results(outputfolder, methods, settings, with_identity=False):
