@@ -310,10 +310,9 @@ def measure_unicon_epoch(method, device, warmup=3, steps=10, resident=4096, eval
     other_unchanged = all(torch.equal(value, before[name]) for name, value in other.state_dict().items())
 
     test = images[:eval_images]
-    with torch.no_grad():
-        predict_logits(net, test[:EVAL_BATCH], mean, std, EVAL_BATCH)  # warm-up: cuDNN tunes the batch of 100
-        started = clock(device)
-        predict_logits(net, test, mean, std, EVAL_BATCH)
+    predict_logits(net, test[:EVAL_BATCH], mean, std, EVAL_BATCH)  # warm-up: cuDNN tunes the batch of 100
+    started = clock(device)
+    predict_logits(net, test, mean, std, EVAL_BATCH)  # eval mode, no gradient, as the JSD and the test
     eval_ms = (clock(device) - started) / math.ceil(len(test) / EVAL_BATCH) * 1e3
 
     test_s = 2 * math.ceil(CIFAR_TEST / EVAL_BATCH) * eval_ms / 1e3

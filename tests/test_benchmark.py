@@ -1,10 +1,13 @@
 """The benchmark runs end to end and reports what it measured; no test here depends on how fast anything is."""
 import math
+from functools import partial
 
 import numpy as np
+import pytest
 
 from code_used_upload import benchmark, measurements
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
+from code_used_upload.models.preact_resnet import PreActResNet
 
 
 def test_quick_run_builds_the_table(tmp_path):
@@ -61,3 +64,38 @@ def test_grid_hours_by_hand():
     hours = measurements.grid_hours({"fcn_wang": 900.0}, {"fcn_wang": 7.0}, data_ms=100.0, batch_size=batch)
     evaluated = sum(evaluated for _, evaluated in measurements.TASK_RECORDS.values())
     assert np.isclose(hours, (50 * 1.0 + evaluated * 1.0) / 3600)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_hmw_run_adds_unicon_rows_beside_the_hmw_cce_step(tmp_path, monkeypatch):
+    """--hmw --quick end to end with the noisy-label epoch faked (gpu_check's part 5 test measures it) and
+    UniCon measured for real on a PreAct-ResNet18 at 1/16 of its widths: its rows, their ratio to the
+    hmw+cce step and the estimate's sizes."""
+    noisy = {"cce": dict(step_ms=100.0, head_ms=float("nan"), test_s=2.0, epoch_s=41.1, run_s=10275.0),
+             "hmw+cce": dict(step_ms=200.0, head_ms=0.5, test_s=2.0, epoch_s=80.2, run_s=20050.0)}
+    calls = []
+
+    def fake_noisy_epoch(method, device, steps, warmup):
+        calls.append((method, steps, warmup))
+        return noisy[method]
+
+    monkeypatch.setattr(benchmark, "measure_noisy_epoch", fake_noisy_epoch)
+    monkeypatch.setattr(benchmark, "measure_unicon_epoch", partial(
+        measurements.measure_unicon_epoch, eval_images=100, backbone=lambda: PreActResNet(widths=(4, 8, 16, 32))))
+    output = tmp_path / "hmw.md"
+
+    results = benchmark.main(["--hmw", "--quick", "--steps", "1", "--device", "cpu", "--output", str(output)])
+
+    assert calls == [("cce", 1, 1), ("hmw+cce", 1, 1)]
+    assert output.read_text() == results["table"]
+    assert list(results["unicon"]) == ["uc", "hmw+uc"]
+    for method, r in results["unicon"].items():
+        assert (r["batch_x"], r["batch_u"], r["iterations"], r["epochs"], r["warm_up"]) == (64, 64, 390, 251, 10)
+        assert r["losses_finite"] and r["other_unchanged"]
+        assert r["iteration_ms"] == pytest.approx(r["views_ms"] + r["step_ms"])
+        row = next(line for line in results["table"].splitlines() if line.startswith(f"| {method} |"))
+        assert row.split(" | ")[4] == f"{r['iteration_ms'] / 200.0:.2f}x"
+        assert row.endswith(f"| {r['run_s'] / 3600:.2f} h |")
+    assert "| hmw+cce | 200.0 ms | 0.50 ms |" in results["table"]
+    assert "251-epoch run = 10 warm-up epochs" in results["table"] and "2 networks x 390 iterations" in results["table"]
+    assert "hmw+uc iteration / uc iteration:" in results["table"]

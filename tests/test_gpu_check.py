@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from code_used_upload import benchmark, gpu_check, measurements
+from code_used_upload.models.preact_resnet import PreActResNet
 from code_used_upload.reports.tables import table_models
 
 CPU = torch.device("cpu")
@@ -33,9 +34,14 @@ def hand_made_parts():
     hmw = {"steps": 20, "errors": {}, "results": {
         "cce": {"tf32": {"step_ms": 10.0, "head_ms": float("nan"), "test_s": 1.0, "epoch_s": 4.91, "run_s": 1227.5}},
         "hmw+cce": {"tf32": {"step_ms": 10.5, "head_ms": 0.4, "test_s": 1.0, "epoch_s": 5.1, "run_s": 1275.0}}}}
+    unicon_run = dict(batch_x=64, batch_u=64, iterations=390, epochs=251, warm_up=10, warmup_ms=12.0, eval_ms=2.5,
+                      views_ms=1.5, step_ms=30.0, iteration_ms=31.5, test_s=0.5, warmup_epoch_s=9.9,
+                      selection_epoch_s=35.1, run_s=8558.1, losses_finite=True, other_unchanged=True)
+    unicon = {"steps": 20, "precision": "tf32", "results": {"uc": unicon_run},
+              "errors": {"hmw+uc": "Traceback ...\ntorch.OutOfMemoryError: CUDA out of memory"}}
     return {"steps": steps, "data": {"records": 21837, "batch_size": 128, "batches": 50, "ours_ms": 0.25, "loader_ms": 5.0},
             "training": training, "packing": {"error": "Traceback ...\nRuntimeError: the driver ran past 150 s"},
-            "hmw": hmw}
+            "hmw": hmw, "unicon": unicon}
 
 
 def table_row(report, first_cell):
@@ -58,6 +64,13 @@ def test_report_shows_ratios_failed_measurements_failed_parts_and_parts_not_run(
     assert "Not run" in report.split("## 4.")[1].split("## 5.")[0]
     assert "| hmw+cce | tf32 | 10.5 ms | 0.40 ms | 5.1 s | 21.2 min |" in report
     assert "| cce | tf32 | 10.0 ms | - | 4.9 s | 20.5 min |" in report
+    unicon = report.split("## 6.")[1]
+    assert "| uc | 1.50 ms | 30.0 ms | 31.5 ms | 12.0 ms | 2.50 ms | 35.1 s | 2.38 h | yes | yes |" in unicon
+    assert "- hmw+uc:" in unicon and "float32 under every --precision" in unicon
+    assert "hmw+uc iteration / uc iteration" not in unicon  # one method failed: no ratio
+    changed = {**hand_made_parts()["unicon"], "results": {"uc": {**hand_made_parts()["unicon"]["results"]["uc"],
+                                                                  "other_unchanged": False}}}
+    assert "| yes | **NO** |" in "\n".join(gpu_check.render_unicon(changed))
     assert "still running" in gpu_check.render_report({**HEADER, "complete": False}, hand_made_parts())
 
 
@@ -78,7 +91,8 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(gpu_check, "describe_machine", lambda device: {k: v for k, v in HEADER.items() if k != "wall_s"})
     for name, result in [("part_step_times", parts["steps"]), ("part_data_time", parts["data"]),
-                         ("part_packing", RuntimeError("Ray found no GPU")), ("part_hmw", parts["hmw"])]:
+                         ("part_packing", RuntimeError("Ray found no GPU")), ("part_hmw", parts["hmw"]),
+                         ("part_unicon", parts["unicon"])]:
         monkeypatch.setattr(gpu_check, name, fake_part(getattr(gpu_check, name), result, calls))
     real_training = gpu_check.part_precision_training
 
@@ -92,7 +106,9 @@ def test_a_failing_part_is_reported_and_the_check_goes_on(monkeypatch, tmp_path)
     status = benchmark.main(["--gpu-check", "--output", str(output), "--steps", "7"])
 
     assert status == 1
-    assert sorted(calls) == ["part_data_time", "part_hmw", "part_packing", "part_precision_training", "part_step_times"]
+    assert sorted(calls) == ["part_data_time", "part_hmw", "part_packing", "part_precision_training", "part_step_times",
+                             "part_unicon"]
+    assert calls["part_unicon"]["device"].type == "cuda"
     steps = calls["part_step_times"]
     assert steps["device"].type == "cuda" and steps["models"] == table_models()
     assert (steps["batch_size"], steps["warmup"], steps["steps"]) == (128, 5, 7)
@@ -132,6 +148,24 @@ def test_hmw_epoch_times_on_cpu_give_a_time_per_method_and_precision():
             assert r["epoch_s"] == pytest.approx(12_500 * r["step_ms"] / 1e3 + r["test_s"])
             assert r["run_s"] == pytest.approx(250 * r["epoch_s"])
             assert math.isnan(r["head_ms"]) == (method == "cce")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_unicon_iterations_on_cpu_give_times_an_estimate_and_pass_the_checks():
+    """Part 6 on a CPU, PreAct-ResNet18 at 1/16 of its widths: the estimate is the docstring's formula."""
+    result = gpu_check.part_unicon(CPU, steps=1, warmup=0, eval_images=100,
+                                   backbone=lambda: PreActResNet(widths=(4, 8, 16, 32)))
+    assert result["errors"] == {} and list(result["results"]) == ["uc", "hmw+uc"]
+    for r in result["results"].values():
+        assert r["losses_finite"] is True and r["other_unchanged"] is True
+        assert all(r[key] > 0 for key in ("warmup_ms", "eval_ms", "views_ms", "step_ms"))
+        test_s = 2 * 100 * r["eval_ms"] / 1e3
+        assert r["test_s"] == pytest.approx(test_s)
+        assert r["warmup_epoch_s"] == pytest.approx(2 * 391 * r["warmup_ms"] / 1e3 + test_s)
+        assert r["selection_epoch_s"] == pytest.approx(
+            (2 * 2 * 500 * r["eval_ms"] + 2 * 390 * (r["views_ms"] + r["step_ms"])) / 1e3 + test_s)
+        assert r["run_s"] == pytest.approx(10 * r["warmup_epoch_s"] + 241 * r["selection_epoch_s"])
+    assert "| hmw+uc |" in "\n".join(gpu_check.render_unicon(result))
 
 
 def test_precision_training_on_cpu_gives_the_same_auc_at_every_precision(tmp_path):
