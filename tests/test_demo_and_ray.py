@@ -1,6 +1,5 @@
 """The --demo (every model on synthetic PTB-XL, learning), --report-only on it, and a failing cell that
 does not stop the others under either executor."""
-import importlib.util
 import json
 
 import pandas as pd
@@ -15,15 +14,10 @@ FAILING_FLAGS = ["--tasks", "superdiagnostic", "--models", "fcn_wang,fcn_wang_ld
                  "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
 
 
-# the demo's cells two at a time, one thread each, where Ray is installed (as in CI): the same cells in half
-# the time on two cores, since the small models gain little from a second thread
-PARALLEL = ["--executor", "ray", "--cpus-per-cell", "1"] if importlib.util.find_spec("ray") else []
-
-
 @pytest.fixture(scope="module")
 def local_demo(tmp_path_factory):
     outputfolder = tmp_path_factory.mktemp("demo-local")
-    assert driver.main(["--demo", "--outputfolder", str(outputfolder), *PARALLEL]) == 0
+    assert driver.main(["--demo", "--outputfolder", str(outputfolder)]) == 0
     return outputfolder
 
 
