@@ -39,3 +39,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def interrupt_noisy_run(monkeypatch):
+    """interrupt(epochs): the noisy-label runs that follow stop as Ctrl-C would, when the epoch after `epochs`
+    finished ones is evaluated (their checkpoint then holds `epochs` epochs); interrupt(None) lets them run."""
+    from code_used_upload.experiments import noisy as noisy_experiment
+
+    real_accuracy = noisy_experiment.test_accuracy
+
+    def interrupt(epochs):
+        evaluated = []
+
+        def accuracy_until_interrupted(*args, **kwargs):
+            if len(evaluated) == epochs:
+                raise KeyboardInterrupt
+            evaluated.append(1)
+            return real_accuracy(*args, **kwargs)
+
+        monkeypatch.setattr(noisy_experiment, "test_accuracy", real_accuracy if epochs is None else accuracy_until_interrupted)
+
+    return interrupt

@@ -13,7 +13,6 @@ from code_used_upload import order_results_hmw as grid_driver
 from code_used_upload import train_hmw
 from code_used_upload.data.cifar import write_cifar_standin
 from code_used_upload.data.digits import load_digits_split
-from code_used_upload.experiments import noisy as noisy_experiment
 from code_used_upload.models.noisy import NOISY_SETUPS, NoisyLabelClassifier, negative_entropy, symmetric_cross_entropy
 from code_used_upload.models import noisy as noisy_models
 from code_used_upload.models.mlp import digits_mlp
@@ -136,21 +135,12 @@ RUN = ["--dataset", "digits", "--noise_mode", "sym", "--r", "0.6", "--method", "
        "--num_epochs", "6", "--milestones", "3/5", "--device", "cpu"]
 
 
-def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, interrupt_noisy_run):
     assert train_hmw.main([*RUN, "--check_loc", str(tmp_path / "whole")]) == 0
-    evaluated = []
-    real_accuracy = noisy_experiment.test_accuracy
-
-    def interrupted_after_four_epochs(*args, **kwargs):
-        if len(evaluated) == 4:
-            raise KeyboardInterrupt
-        evaluated.append(1)
-        return real_accuracy(*args, **kwargs)
-
-    monkeypatch.setattr(noisy_experiment, "test_accuracy", interrupted_after_four_epochs)
+    interrupt_noisy_run(4)
     assert train_hmw.main([*RUN, "--check_loc", str(tmp_path / "resumed")]) == 130
     assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.checkpoint.pt").is_file()
-    monkeypatch.setattr(noisy_experiment, "test_accuracy", real_accuracy)
+    interrupt_noisy_run(None)
     assert train_hmw.main([*RUN, "--check_loc", str(tmp_path / "resumed")]) == 0
     assert not (tmp_path / ".resumed.checkpoint.pt").exists()
     whole, resumed = (torch.load(tmp_path / name / "model.pt", weights_only=True) for name in ("whole", "resumed"))

@@ -10,7 +10,6 @@ from code_used_upload import order_results_hmw as hmw_grid
 from code_used_upload import order_results_ptbxl1_upload as ecg_grid
 from code_used_upload import train_hmw
 from code_used_upload.configs.identity import differences, identity
-from code_used_upload.experiments import noisy as noisy_experiment
 
 ECG_FLAGS = ["--models", "fcn_wang", "--tasks", "superdiagnostic", "--seeds", "0", "--batch_size", "64", "--device", "cpu"]
 
@@ -78,21 +77,12 @@ HMW_RUN = ["--dataset", "digits", "--noise_mode", "sym", "--method", "hmw+cce", 
            "--milestones", "2/3", "--device", "cpu"]
 
 
-def test_an_interrupted_hmw_run_restarted_with_other_flags_refuses(tmp_path, capsys, monkeypatch):
+def test_an_interrupted_hmw_run_restarted_with_other_flags_refuses(tmp_path, capsys, interrupt_noisy_run):
     """The authors' README names one --check_loc for --if_aum 1 and --if_aum 0: the second must not resume the first."""
     folder = tmp_path / "run"
-    evaluated = []
-    real_accuracy = noisy_experiment.test_accuracy
-
-    def interrupted_after_two_epochs(*args, **kwargs):
-        if len(evaluated) == 2:
-            raise KeyboardInterrupt
-        evaluated.append(1)
-        return real_accuracy(*args, **kwargs)
-
-    monkeypatch.setattr(noisy_experiment, "test_accuracy", interrupted_after_two_epochs)
+    interrupt_noisy_run(2)
     assert train_hmw.main([*HMW_RUN, "--r", "0.6", "--if_aum", "1", "--check_loc", str(folder)]) == 130
-    monkeypatch.setattr(noisy_experiment, "test_accuracy", real_accuracy)
+    interrupt_noisy_run(None)
     checkpoint = tmp_path / ".run.checkpoint.pt"
     saved = checkpoint.read_bytes()
     capsys.readouterr()
