@@ -2,6 +2,7 @@
 does not stop the others under either executor."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,17 +27,34 @@ def test_the_demo_learns_every_model(local_demo):
     assert list(table.index) == [model_row(m) for m in PAPER_MODELS]
     assert list(table.columns) == [TASK_COLUMNS[task] for task in driver.DEMO["TASKS"]] + [AVERAGE_COLUMN]
     means = table[TASK_COLUMNS["superdiagnostic"]].str.extract(r"^([0-9.]+)\(")[0].astype(float)
-    # measured on the project's 2-core machine (torch 2.14.1): 0.934 (LSTM+LDM) to 1.000, XResNet1d101+LDM
-    # 0.967; the bound leaves 0.18 below the lowest for another CPU's rounding
+    # measured on the project's 2-core machine (torch 2.14.1): 0.889 (XResNet1d101) to 1.000, the LSTMs 0.922 and
+    # 0.923; with seed 1 the lowest was 0.882; the bound leaves 0.13 below the lowest for another CPU's rounding
     assert (means >= 0.75).all(), means.to_dict()
     epochs = {model: json.loads((local_demo / "exp1.1.1" / "models" / model / "seed0" / "cell.json").read_text())["epochs"]
               for model in PAPER_MODELS}
     assert epochs == {model: driver.DEMO_EPOCHS_PER_MODEL.get(model, driver.DEMO["EPOCHS"]) for model in PAPER_MODELS}
-    assert set(epochs.values()) == {5, 15}
+    assert set(epochs.values()) == {2, 4}
     assert (local_demo / "results.md").read_text().count("\n|") >= 13
     assert (local_demo / "results.png").stat().st_size > 10_000
     effect = pd.read_csv(local_demo / "ldm_effect.csv", dtype={"seeds": str})
     assert len(effect) == 6 and set(effect["verdict"]) <= {"better", "worse", "unclear"}
+
+
+@pytest.mark.parametrize("model", ["fcn_wang", "fcn_wang_ldm"])
+def test_a_demo_cell_holds_what_the_benchmark_writes_and_its_loss_falls(local_demo, model):
+    cell = local_demo / "exp1.1.1" / "models" / model / "seed0"
+    result = pd.read_csv(cell / "results" / "te_results.csv", index_col=0)["macro_auc"]
+    # the task saturates: measured 1.000 and 0.999 on the project's 2-core machine, 0.1 above the bound
+    assert result["point"] >= 0.9
+    assert result["lower"] <= result["mean"] <= result["upper"]
+    record = json.loads((cell / "cell.json").read_text())
+    # measured: 0.531 -> 0.193 (fcn_wang), 0.608 -> 0.219 (fcn_wang_ldm), a fall of 64%
+    assert len(record["train_loss"]) == driver.DEMO["EPOCHS"] and record["train_loss"][-1] < record["train_loss"][0]
+    y_test = np.load(local_demo / "exp1.1.1" / "data" / "y_test.npy", allow_pickle=False)
+    assert np.load(cell / "y_test_pred.npy").shape == y_test.shape
+    for name in ("y_val_pred.npy", "model.pt", "training.png", "results/per_label_auc.csv"):
+        assert (cell / name).is_file()
+    assert (local_demo / "exp1.1.1" / "models" / "naive" / "results" / "te_results.csv").is_file()
 
 
 def test_report_only_on_the_finished_demo_rewrites_identical_files(local_demo):

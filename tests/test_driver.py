@@ -12,9 +12,6 @@ from code_used_upload.data.synthetic import write_synthetic_ptbxl
 from code_used_upload.evaluation.metrics import UndefinedLabelWarning
 from code_used_upload.experiments import cell as cell_module
 
-LEARNING_EPOCHS = 5
-LEARNING_FLAGS = ["--tasks", "superdiagnostic", "--seeds", "0", "--epochs", str(LEARNING_EPOCHS), "--batch_size", "32",
-                  "--device", "cpu"]
 TINY_FLAGS = ["--tasks", "superdiagnostic", "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
 
 
@@ -30,24 +27,6 @@ def folder_digest(folder):
     """Content and modification time of every file in a folder."""
     return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
             for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
-@pytest.mark.parametrize("model", ["fcn_wang", "fcn_wang_ldm"])
-def test_training_learns_the_synthetic_superdiagnostic_task(synthetic_ptbxl, tmp_path, model):
-    assert run_driver(synthetic_ptbxl, tmp_path, "--models", model, *LEARNING_FLAGS) == 0
-    cell = cell_dir(tmp_path, model)
-    result = pd.read_csv(cell / "results" / "te_results.csv", index_col=0)["macro_auc"]
-    # the task saturates: measured 1.000 for both models on the project's 2-core machine, 0.1 above the bound
-    assert result["point"] >= 0.9
-    assert result["lower"] <= result["mean"] <= result["upper"]
-    record = json.loads((cell / "cell.json").read_text())
-    # measured: 0.730 -> 0.041 (fcn_wang), 0.750 -> 0.039 (fcn_wang_ldm), a fall of 95%
-    assert len(record["train_loss"]) == LEARNING_EPOCHS and record["train_loss"][-1] < record["train_loss"][0]
-    y_test = np.load(tmp_path / "exp1.1.1" / "data" / "y_test.npy", allow_pickle=False)
-    assert np.load(cell / "y_test_pred.npy").shape == y_test.shape
-    for name in ("y_val_pred.npy", "model.pt", "training.png", "results/per_label_auc.csv"):
-        assert (cell / name).is_file()
-    assert (tmp_path / "exp1.1.1" / "models" / "naive" / "results" / "te_results.csv").is_file()
 
 
 def test_the_same_cell_twice_on_cpu_gives_identical_predictions(synthetic_ptbxl, tmp_path):
@@ -178,7 +157,8 @@ S4_EPOCHS = 2
 
 @pytest.fixture(scope="module")
 def small_synthetic_ptbxl(tmp_path_factory):
-    """300 records: S4 learns synthetic superdiagnostic within its first epoch, and its CPU step is slow."""
+    """300 records: S4 learns synthetic superdiagnostic within its first epoch, and its CPU step is slow
+    whatever its batch (1.1 s at 8 and at 16 here): a batch of 48 takes 10 steps, not 30 (19 s a cell, not 35)."""
     return write_synthetic_ptbxl(tmp_path_factory.mktemp("small_ptbxl"), n_records=300, seed=0,
                                  sampling_frequencies=(100,))
 
@@ -187,10 +167,11 @@ def small_synthetic_ptbxl(tmp_path_factory):
 def test_s4_learns_with_its_own_recipe(small_synthetic_ptbxl, tmp_path, model):
     """S4's recipe through the driver: constant lr, the best validation epoch kept, mean over 4 windows."""
     flags = ["--models", model, "--tasks", "superdiagnostic", "--seeds", "0", "--epochs", str(S4_EPOCHS),
-             "--batch_size", "16", "--device", "cpu"]
+             "--batch_size", "48", "--device", "cpu"]
     assert run_driver(small_synthetic_ptbxl, tmp_path, *flags) == 0
     cell = cell_dir(tmp_path, model)
-    # measured 1.000 for s4 and s4_ldm (the task saturates), 0.1 above the bound
+    # measured 1.000 for s4 and s4_ldm (the task saturates; validation 0.994 and 0.969 after the second epoch), 0.1
+    # above the bound
     assert pd.read_csv(cell / "results" / "te_results.csv", index_col=0)["macro_auc"]["point"] >= 0.9
     record = json.loads((cell / "cell.json").read_text())
     assert record["recipe"]["checkpoint"] == "best_val_auc" and record["recipe"]["aggregate"] == "mean"
