@@ -41,6 +41,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def shared_ray():
+    """One local Ray for the session's Ray tests, started as the executor starts one: each start costs about
+    7 s here (4 s to start, 2 s for the first workers to import torch, 1 s to stop), and the executor uses a
+    Ray its process already runs and leaves it running. Skips the test where Ray is not installed."""
+    ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    from code_used_upload.experiments.ray_executor import start_ray
+
+    started = start_ray(ray, None)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
 @pytest.fixture
 def interrupt_noisy_run(monkeypatch):
     """interrupt(epochs): the noisy-label runs that follow stop as Ctrl-C would, when the epoch after `epochs`

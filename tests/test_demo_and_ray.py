@@ -73,9 +73,9 @@ def break_cell(outputfolder, model):
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
-def test_a_failing_cell_is_reported_and_the_others_go_on(synthetic_ptbxl, tmp_path, capsys, executor):
+def test_a_failing_cell_is_reported_and_the_others_go_on(synthetic_ptbxl, tmp_path, capsys, executor, request):
     if executor == "ray":
-        pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+        request.getfixturevalue("shared_ray")  # tests/conftest.py
     break_cell(tmp_path, "fcn_wang")
     status = driver.main(["--datafolder", str(synthetic_ptbxl), "--outputfolder", str(tmp_path),
                           "--executor", executor, *FAILING_FLAGS])

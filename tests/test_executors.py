@@ -14,8 +14,9 @@ from code_used_upload.training.device import default_threads
 
 REPO = Path(__file__).resolve().parents[1]
 
-# long enough that one thread and two threads give different numbers on this grid (issue 14)
-GRID_FLAGS = ["--models", "fcn_wang,fcn_wang_ldm", "--tasks", "superdiagnostic,rhythm", "--seeds", "0",
+# long enough that one thread and two threads give different numbers on this grid (issue 14): rhythm, which
+# 2 epochs do not saturate (measured: FCN_wang 0.637 at two threads, 0.617 at one)
+GRID_FLAGS = ["--models", "fcn_wang,fcn_wang_ldm", "--tasks", "rhythm", "--seeds", "0",
               "--epochs", "2", "--batch_size", "32", "--device", "cpu"]
 
 
@@ -47,18 +48,16 @@ def test_the_thread_count_changes_the_numbers_on_this_grid(synthetic_ptbxl, loca
     assert run(synthetic_ptbxl, tmp_path, "--cpus-per-cell", "1") != default_table
 
 
-def test_local_and_ray_give_identical_results_with_default_flags(synthetic_ptbxl, local_default, tmp_path):
-    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+def test_local_and_ray_give_identical_results_with_default_flags(synthetic_ptbxl, local_default, tmp_path, shared_ray):
     outputfolder, default_table = local_default
     assert run(synthetic_ptbxl, tmp_path, "--executor", "ray") == default_table
-    for exp in ("exp1.1.1", "exp3"):
-        for model in ("fcn_wang", "fcn_wang_ldm"):
-            cell = f"{exp}/models/{model}/seed0/y_test_pred.npy"
-            np.testing.assert_array_equal(np.load(tmp_path / cell), np.load(outputfolder / cell))
+    assert shared_ray.is_initialized()  # a Ray the process already ran is used and left running
+    for model in ("fcn_wang", "fcn_wang_ldm"):
+        cell = f"exp3/models/{model}/seed0/y_test_pred.npy"
+        np.testing.assert_array_equal(np.load(tmp_path / cell), np.load(outputfolder / cell))
 
 
-def test_ray_says_when_a_cell_needs_more_cpus_than_a_node_has(synthetic_ptbxl, tmp_path, capsys):
-    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+def test_ray_says_when_a_cell_needs_more_cpus_than_a_node_has(synthetic_ptbxl, tmp_path, capsys, shared_ray):
     status = driver.main(["--datafolder", str(synthetic_ptbxl), "--outputfolder", str(tmp_path), *GRID_FLAGS,
                           "--executor", "ray", "--cpus-per-cell", "512"])
     assert status == 2

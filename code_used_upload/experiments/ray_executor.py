@@ -55,12 +55,18 @@ def remote_cell(experiment, task, model, seed, settings):
 
 
 def start_ray(ray, address):
-    """Join the cluster at `address`, or start a local one; ship this package to the workers."""
+    """Join the cluster at `address`, or start a local one; ship this package to the workers. Returns
+    whether it started Ray: a Ray this process already runs (ray.init in a notebook or a script, or a
+    test session's) is used as it is and left running, so its workers must be able to import this
+    package (the runtime_env below, or an installed copy)."""
+    if ray.is_initialized():
+        return False
     package = str(Path(code_used_upload.__file__).parent)
     options = dict(runtime_env={"py_modules": [package]}, include_dashboard=False, log_to_driver=True)
     if address is None:
         options["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
     ray.init(address=address, **options)
+    return True
 
 
 def run_grid_on_ray(grid, settings, cluster=RayCluster()):
@@ -69,11 +75,12 @@ def run_grid_on_ray(grid, settings, cluster=RayCluster()):
     cells, pending = grid.cells(), grid.pending()
     for task in grid.pending_tasks():
         grid.experiment.prepare(task)
-    start_ray(ray, cluster.address)
+    started = start_ray(ray, cluster.address)
     cpus = cpus_to_reserve(settings, cluster)
     largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
     if cpus > largest:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
         raise UserError(f"a cell needs {cpus} CPUs but the largest Ray node has {largest:g}; "
                         f"pass --cpus-per-cell {int(largest)} or fewer")
     run = ray.remote(remote_cell).options(num_gpus=cluster.gpus_per_cell, num_cpus=cpus, max_retries=0)
@@ -101,5 +108,6 @@ def run_grid_on_ray(grid, settings, cluster=RayCluster()):
         raise
     finally:
         bar.close()
-        ray.shutdown()
+        if started:
+            ray.shutdown()
     return failed
