@@ -75,7 +75,10 @@ def parse_args(argv=None):
     parser.add_argument("--demo", action="store_true",
                         help="the digits at no noise, sym 0.4 and 0.6 and asym 0.4, every method under the views it runs "
                              f"with ({'; '.join(f'{v}: {chr(44).join(m)}' for v, m in DEMO_VIEWS.items())}), a table per "
-                             "view; --methods, --settings and --seeds narrow it")
+                             "view; --methods, --settings, --seeds and --views narrow it")
+    parser.add_argument("--views", type=lambda text: [view for view in text.split(",") if view],
+                        help=f"with --demo: the views to run, of {', '.join(DEMO_VIEWS)} (default: all); results.md "
+                             "then covers every view run so far under OUTPUTFOLDER")
     return parser.parse_args(argv)
 
 
@@ -96,6 +99,12 @@ def check(args):
     for name in ("EXECUTOR", "PRECISION"):
         if getattr(args, name) not in CHOICES[name]:
             raise UserError(f"--{name.lower()} {getattr(args, name)}: use one of {', '.join(CHOICES[name])}")
+    if args.views is not None:
+        if not args.demo:
+            raise UserError("--views chooses among the demo's views: add --demo (or use --augment for one grid)")
+        unknown = [view for view in args.views if view not in DEMO_VIEWS]
+        if unknown or not args.views:
+            raise UserError(f"--views {','.join(args.views)}: use some of {', '.join(DEMO_VIEWS)}")
 
 
 def run(args):
@@ -105,13 +114,16 @@ def run(args):
     check(args)
     if not args.demo:
         return run_one_view(args)
-    views = {view: [m for m in methods if m in args.METHODS] for view, methods in DEMO_VIEWS.items()}
+    views = {view: [m for m in methods if m in args.METHODS] for view, methods in DEMO_VIEWS.items()
+             if view in (args.views or DEMO_VIEWS)}
     views = {view: methods for view, methods in views.items() if methods}
     failed = []
     for view, methods in views.items():
         failed += run_one_view(argparse.Namespace(**{**vars(args), "AUGMENT": view, "METHODS": methods,
                                                      "OUTPUTFOLDER": str(Path(args.OUTPUTFOLDER) / view)}))
-    write_views_summary(args.OUTPUTFOLDER, views, args.SETTINGS)
+    written = {view: methods for view, methods in DEMO_VIEWS.items()
+               if (Path(args.OUTPUTFOLDER) / view / "results.csv").is_file()}
+    write_views_summary(args.OUTPUTFOLDER, written)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed
 

@@ -95,7 +95,7 @@ VIEW_TITLES = {"none": "no augmentation", "shift": "a random shift of up to one 
                "crop_flip": "a random crop and flip (CIFAR's)"}
 
 
-def write_views_summary(outputfolder, views, settings):
+def write_views_summary(outputfolder, views):
     """One results.md and results.csv over the per-view folders `<outputfolder>/<view>/` ({view: methods}):
     each view's tables under its own heading, so that every table compares methods under one view, and every
     run in results.csv with its view."""
