@@ -331,38 +331,53 @@ def measure_unicon_epoch(method, device, warmup=3, steps=10, resident=4096, eval
 
 DRIVER = Path(__file__).with_name("order_results_ptbxl1_upload.py")
 REPOSITORY = DRIVER.resolve().parents[1]
+# Runs a script (argv: peak file, script, its arguments) and writes, at exit, the high-water mark of the
+# process's own memory map: Linux's VmHWM. Not the rusage a parent gets from wait4, nor the process's own
+# getrusage: Linux carries the spawning process's peak across fork and exec into both, so a driver
+# spawned by a 4 GB test process would report 4 GB. Elsewhere the process's own ru_maxrss (macOS: bytes).
+PEAK_REPORTER = """
+import atexit, resource, runpy, sys
+peak_file = sys.argv.pop(1)
+def write_peak():
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(peak_file, "w") as out:
+        out.write(str(peak))
+atexit.register(write_peak)
+sys.argv.pop(0)
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 def run_driver(argv, log, timeout_s=None):
     """(seconds, peak resident bytes) of the driver with `argv` as a fresh child process, its output in
-    `log`. The peak is what /usr/bin/time reports: the rusage wait4 gives for that one child (its
-    largest resident set, its descendants included; Linux reports it in KiB). Raises RuntimeError with
-    the end of the log if the driver fails or runs past `timeout_s`; then the child's whole process
-    group (Ray's processes included) is stopped, so nothing outlives it."""
+    `log`. The peak is the driver process's own (PEAK_REPORTER; a Ray run's workers are not in it).
+    Raises RuntimeError with the end of the log if the driver fails or runs past `timeout_s`; then the
+    child's whole process group (Ray's processes included) is stopped, so nothing outlives it."""
     started = time.perf_counter()
+    peak_file = Path(log).with_name(Path(log).name + ".peak")
     with open(log, "w") as output:
-        child = subprocess.Popen([sys.executable, str(DRIVER), *argv], cwd=REPOSITORY, stdout=output,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen([sys.executable, "-c", PEAK_REPORTER, str(peak_file), str(DRIVER), *argv],
+                                 cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            while True:  # wait4, not Popen.wait: only wait4 gives the child's rusage
-                pid, status, usage = os.wait4(child.pid, 0 if timeout_s is None else os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() - started > timeout_s:
-                    raise subprocess.TimeoutExpired(child.args, timeout_s)
-                time.sleep(0.05)
+            child.wait(timeout=timeout_s)
         except BaseException as error:  # a timeout, or Ctrl-C: the child runs in its own session
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
+            peak_file.unlink(missing_ok=True)
             if isinstance(error, subprocess.TimeoutExpired):
                 raise RuntimeError(f"the driver ran past {timeout_s} s and was stopped; the end of its log:\n"
                                    f"{log_tail(log)}") from None
             raise
     seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
+    peak = int(peak_file.read_text()) if peak_file.is_file() else None
+    peak_file.unlink(missing_ok=True)
     if child.returncode != 0:
         raise RuntimeError(f"the driver exited with status {child.returncode}; the end of its log:\n{log_tail(log)}")
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, peak
 
 
 def log_tail(path, lines=30):

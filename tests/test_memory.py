@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from code_used_upload import benchmark
+from code_used_upload import benchmark, measurements
 from code_used_upload.configs.tasks import TASKS
 from code_used_upload.data import ptbxl
 from code_used_upload.data.records import Records, record_moments
@@ -210,3 +210,14 @@ def test_the_memory_benchmark_measures_prepare_and_a_cell_in_child_processes(tmp
                                         "one CPU cell: fcn_wang, rhythm, 1 epoch, 120 records at 100 Hz"]
     assert all(row[2] == "signal cache 0.01 GB" and row[3].endswith("x the cache") for row in rows)
     assert not list(tmp_path.iterdir())  # each rate's data and outputs are removed after its runs
+
+
+def test_a_drivers_peak_is_its_own_not_the_measuring_processs(tmp_path):
+    """Linux carries a process's peak resident set into the children it spawns (fork and exec both keep the
+    high-water mark in the rusage): measured by wait4, the driver's peak was at least this process's."""
+    held = bytearray(2 * 2**30)
+    held[::4096] = b"\1" * len(held[::4096])  # touched: 2 GiB resident in this process
+    seconds, peak = measurements.run_driver(["--help"], tmp_path / "help.log")
+    assert (tmp_path / "help.log").read_text().startswith("usage:") and not list(tmp_path.glob("*.peak"))
+    assert 5e6 < peak < 1e9  # measured: 15 MB (--help imports neither torch nor the data)
+    del held
