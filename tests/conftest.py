@@ -41,11 +41,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shared_ray():
-    """One local Ray for the session's Ray tests, started as the executor starts one: each start costs about
-    7 s here (4 s to start, 2 s for the first workers to import torch, 1 s to stop), and the executor uses a
-    Ray its process already runs and leaves it running. Skips the test where Ray is not installed."""
+    """One local Ray for a module's Ray tests, started as the executor starts one: each start costs about 7 s
+    here (4 s to start, 2 s for the first workers to import torch, 1 s to stop), and the executor uses a Ray
+    its process already runs and leaves it running. Per module, not per session: an idle Ray still takes
+    about 5% of a core, and the tests of the other modules ran 16% and 22% slower in a suite where it idled beside them. Skips the
+    test where Ray is not installed."""
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
     from code_used_upload.experiments.ray_executor import start_ray
 
