@@ -41,15 +41,16 @@ CPUS_PER_CELL: int = None          # CPU threads of a cell under both executors 
 CONSTANTS = [name for name in globals() if name.isupper()]  # each has its flag
 
 # --demo: every model on the project's synthetic PTB-XL (in a temporary folder), on the task it learns
-# fastest, long enough that every model learns it (test macro-AUC 0.88 to 1.00), in about 3 minutes on 2 CPU cores:
-# 75 steps of 16 crops (a CPU's step costs about its batch; 60 steps of 32 took 4.5 minutes)
-DEMO = dict(OUTPUTFOLDER="outputs/demo/", TASKS=["superdiagnostic"], SEEDS=[0], EPOCHS=3, BATCH_SIZE=16, DEVICE="cpu")
+# fastest, long enough that every model learns it (test macro-AUC 0.92 to 1.00), in about 2.5 minutes on 2 CPU cores:
+# 100 steps of 8 crops (a CPU's step costs about its batch; 60 steps of 32 took 4.5 minutes)
+DEMO = dict(OUTPUTFOLDER="outputs/demo/", TASKS=["superdiagnostic"], SEEDS=[0], EPOCHS=2, BATCH_SIZE=8, DEVICE="cpu")
 DEMO_RECORDS = 500
-# XResNet1d101 gets about three times the steps: the benchmark's weight_init sets every BatchNorm weight to 1,
+# XResNet1d101 gets about twice the steps, of 32: the benchmark's weight_init sets every BatchNorm weight to 1,
 # also the zero-initialised last BatchNorm of each residual branch, so its 33 branches start at full
-# strength instead of as the identity, and the 101 layers need about 200 steps where the others learn in 75
-# (after 100 steps of 8: 0.82, +LDM 0.80; batch 8 is too small for it: 200 steps gave +LDM 0.76 or 0.93 by thread count)
-DEMO_EPOCHS_PER_MODEL = {"xresnet1d101": 8, "xresnet1d101_ldm": 8}
+# strength instead of as the identity, and the 101 layers need about 180 steps where the others learn in 100
+# (after 100 steps of 8: 0.82, +LDM 0.80); and batches of 8 are too small for them (200 steps of 8 gave +LDM 0.76
+# or 0.93 by thread count, 200 of 16 0.88 or 0.91), 186 of 32 gave 0.99 and 0.97
+DEMO_PER_MODEL = {model: dict(epochs=15, batch_size=32) for model in ("xresnet1d101", "xresnet1d101_ldm")}
 # --dataset icbeb: the folder ./get_icbeb.sh converts ICBEB 2018 into, and the benchmark's one task on it
 DATASET_DEFAULTS = dict(icbeb=dict(DATAFOLDER="data/ICBEB/", TASKS=list(tasks.ICBEB_EXPERIMENTS)))
 # the values of the constants that take one of a few, for --help and the checks
@@ -84,7 +85,7 @@ def parse_args(argv=None):
                         help="rebuild every summary file from the cell folders under OUTPUTFOLDER; no data, no training")
     parser.add_argument("--demo", action="store_true",
                         help=f"every model on a synthetic PTB-XL ({DEMO_RECORDS} records, {DEMO['EPOCHS']} epochs, "
-                             f"{', '.join(DEMO['TASKS'])}): the whole pipeline in about 3 minutes on a CPU")
+                             f"{', '.join(DEMO['TASKS'])}): the whole pipeline in about 2.5 minutes on a CPU")
     return parser.parse_args(argv)
 
 
@@ -142,7 +143,7 @@ def run(args):
                                device=args.DEVICE, compile=args.COMPILE, val_every=args.VAL_EVERY,
                                precision=args.PRECISION, deterministic=args.DETERMINISTIC,
                                threads=args.CPUS_PER_CELL or default_threads(),
-                               epochs_per_model=DEMO_EPOCHS_PER_MODEL if args.demo else None)
+                               per_model=DEMO_PER_MODEL if args.demo else None)
         failed = run_grid(grid, settings, args.EXECUTOR, args.RAY_ADDRESS, args.GPUS_PER_CELL)
     print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
     return failed

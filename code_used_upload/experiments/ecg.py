@@ -59,7 +59,7 @@ class ECGExperiment:
         """What makes this cell's numbers (configs/identity.py)."""
         table = {"dataset": self.dataset, "data_sha256": self.data_fingerprint,
                  "sampling_frequency": settings.sampling_frequency, "epochs": settings.epochs or "recipe",
-                 "epochs_per_model": settings.epochs_per_model or {}, "batch_size": settings.batch_size,
+                 "per_model": settings.per_model or {}, "batch_size": settings.batch_size,
                  "precision": settings.precision}
         cell = {"task": task, "model": model, "seed": seed,
                 "epochs_trained": settings.for_model(model).epochs_for(model_recipe(model))}

@@ -1,4 +1,4 @@
-"""How one run trains its cells: the same settings for every cell, whatever the model (but its epochs)."""
+"""How one run trains its cells: the same settings for every cell, whatever the model (but what `per_model` sets)."""
 from dataclasses import dataclass, replace
 
 PRECISIONS = ("fp32", "tf32", "bf16")  # training/device.py says what each one means
@@ -16,11 +16,11 @@ class RunSettings:
     threads: int = None       # intra-op CPU threads of a cell, the same on every executor; None: every core
     val_every: int = 0        # validation macro-AUC every N epochs in training.png (0: only where the recipe needs it)
     progress: bool = True     # a progress bar per cell
-    epochs_per_model: dict = None  # model name -> epochs, overriding `epochs` for those models (the demo's XResNet)
+    per_model: dict = None    # model name -> {setting: value} overriding these for that model (the demo's XResNet)
 
     def for_model(self, name):
-        """The settings one model's cells train with: its entry of `epochs_per_model`, if any, as `epochs`."""
-        return replace(self, epochs=(self.epochs_per_model or {}).get(name, self.epochs), epochs_per_model=None)
+        """The settings one model's cells train with: its entry of `per_model`, if any, over these."""
+        return replace(self, **(self.per_model or {}).get(name, {}), per_model=None)
 
     def batch_for(self, recipe):
         return self.batch_size if self.batch_size is not None else recipe.batch_size
