@@ -359,25 +359,25 @@ def run_driver(argv, log, timeout_s=None):
     child's whole process group (Ray's processes included) is stopped, so nothing outlives it."""
     started = time.perf_counter()
     peak_file = Path(log).with_name(Path(log).name + ".peak")
-    with open(log, "w") as output:
-        child = subprocess.Popen([sys.executable, "-c", PEAK_REPORTER, str(peak_file), str(DRIVER), *argv],
-                                 cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            child.wait(timeout=timeout_s)
-        except BaseException as error:  # a timeout, or Ctrl-C: the child runs in its own session
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            peak_file.unlink(missing_ok=True)
-            if isinstance(error, subprocess.TimeoutExpired):
-                raise RuntimeError(f"the driver ran past {timeout_s} s and was stopped; the end of its log:\n"
-                                   f"{log_tail(log)}") from None
-            raise
-    seconds = time.perf_counter() - started
-    peak = int(peak_file.read_text()) if peak_file.is_file() else None
-    peak_file.unlink(missing_ok=True)
-    if child.returncode != 0:
-        raise RuntimeError(f"the driver exited with status {child.returncode}; the end of its log:\n{log_tail(log)}")
-    return seconds, peak
+    try:
+        with open(log, "w") as output:
+            child = subprocess.Popen([sys.executable, "-c", PEAK_REPORTER, str(peak_file), str(DRIVER), *argv],
+                                     cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                child.wait(timeout=timeout_s)
+            except BaseException as error:  # a timeout, or Ctrl-C: the child runs in its own session
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                if isinstance(error, subprocess.TimeoutExpired):
+                    raise RuntimeError(f"the driver ran past {timeout_s} s and was stopped; the end of its log:\n"
+                                       f"{log_tail(log)}") from None
+                raise
+        seconds = time.perf_counter() - started
+        if child.returncode != 0:
+            raise RuntimeError(f"the driver exited with status {child.returncode}; the end of its log:\n{log_tail(log)}")
+        return seconds, int(peak_file.read_text())
+    finally:
+        peak_file.unlink(missing_ok=True)
 
 
 def log_tail(path, lines=30):

@@ -76,7 +76,7 @@ def parse_args(argv=None):
                         help="the digits at no noise, sym 0.4 and 0.6 and asym 0.4, every method under the views it runs "
                              f"with ({'; '.join(f'{v}: {chr(44).join(m)}' for v, m in DEMO_VIEWS.items())}), a table per "
                              "view; --methods, --settings, --seeds and --views narrow it")
-    parser.add_argument("--views", type=lambda text: [view for view in text.split(",") if view],
+    parser.add_argument("--views", type=flags.comma_list(str),
                         help=f"with --demo: the views to run, of {', '.join(DEMO_VIEWS)} (default: all); results.md "
                              "then covers every view run so far under OUTPUTFOLDER")
     return parser.parse_args(argv)

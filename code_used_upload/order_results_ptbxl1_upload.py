@@ -83,9 +83,11 @@ def parse_args(argv=None):
                         help="write each task's labels, classes and scaler under OUTPUTFOLDER; train nothing")
     parser.add_argument("--report-only", "--report_only", action="store_true",
                         help="rebuild every summary file from the cell folders under OUTPUTFOLDER; no data, no training")
+    own = "; ".join(f"{model} {settings['epochs']} of {settings['batch_size']}" for model, settings in DEMO_PER_MODEL.items())
     parser.add_argument("--demo", action="store_true",
-                        help=f"every model on a synthetic PTB-XL ({DEMO_RECORDS} records, {DEMO['EPOCHS']} epochs, "
-                             f"{', '.join(DEMO['TASKS'])}): the whole pipeline in about 2.5 minutes on a CPU")
+                        help=f"every model on a synthetic PTB-XL ({DEMO_RECORDS} records, {DEMO['EPOCHS']} epochs of "
+                             f"{DEMO['BATCH_SIZE']}; {own}; {', '.join(DEMO['TASKS'])}): the whole pipeline in about "
+                             "2.5 minutes on a CPU")
     return parser.parse_args(argv)
 
 

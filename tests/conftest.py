@@ -1,5 +1,6 @@
 """Shared fixtures: the read-only real PTB-XL slice in ../shared and small synthetic PTB-XLs."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,16 @@ def shared_ray():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_where_installed(request):
+    """The executor flags of a module's longer grids: Ray where it is installed (as in CI), on the module's
+    shared Ray, so that one-thread runs go two at a time; none (the local executor) where it is not."""
+    if importlib.util.find_spec("ray") is None:
+        return []
+    request.getfixturevalue("shared_ray")
+    return ["--executor", "ray"]
 
 
 @pytest.fixture

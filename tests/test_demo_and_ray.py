@@ -1,6 +1,5 @@
 """The --demo (every model on synthetic PTB-XL, learning), --report-only on it, and a failing cell that
 does not stop the others under either executor."""
-import importlib.util
 import json
 
 import numpy as np
@@ -17,14 +16,11 @@ FAILING_FLAGS = ["--tasks", "superdiagnostic", "--models", "fcn_wang,fcn_wang_ld
 
 
 @pytest.fixture(scope="module")
-def local_demo(tmp_path_factory, request):
+def local_demo(tmp_path_factory, ray_where_installed):
     """The demo; where Ray is installed (as in CI), two cells at a time with one thread each: 2 min 27 s here
     against 2 min 45 s one after another with two threads."""
     outputfolder = tmp_path_factory.mktemp("demo-local")
-    executor = []
-    if importlib.util.find_spec("ray"):
-        request.getfixturevalue("shared_ray")  # tests/conftest.py
-        executor = ["--executor", "ray", "--cpus-per-cell", "1"]
+    executor = [*ray_where_installed, "--cpus-per-cell", "1"] if ray_where_installed else []
     assert driver.main(["--demo", *executor, "--outputfolder", str(outputfolder)]) == 0
     return outputfolder
 

@@ -1,6 +1,5 @@
 """HMW end to end: the digits demo shows what HMW does, a resumed run equals an uninterrupted one, the
 authors' README commands run on a CIFAR stand-in, the baselines run, and the losses are the authors'."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -27,17 +26,13 @@ EPOCH_COLUMNS = ["epoch", "test_acc", "train_loss", "weight_clean", "weight_nois
 # 10 runs of 100 epochs, two at a time where Ray is installed (as in CI; the demo's runs have one thread each)
 DEMO_FLAGS = ["--demo", "--seeds", "0", "--methods", "cce,hmw+cce"]
 DEMO_NARROWINGS = [["--views", "none"], ["--views", "shift", "--settings", "digits/sym0.6"]]
-RAY = importlib.util.find_spec("ray") is not None
 
 
 @pytest.fixture(scope="module")
-def digits_demo(tmp_path_factory, request):
+def digits_demo(tmp_path_factory, ray_where_installed):
     outputfolder = tmp_path_factory.mktemp("hmw-demo")
-    executor = ["--executor", "ray"] if RAY else []
-    if RAY:
-        request.getfixturevalue("shared_ray")  # tests/conftest.py
     for narrowing in DEMO_NARROWINGS:
-        assert grid_driver.main([*DEMO_FLAGS, *executor, *narrowing, "--outputfolder", str(outputfolder)]) == 0
+        assert grid_driver.main([*DEMO_FLAGS, *ray_where_installed, *narrowing, "--outputfolder", str(outputfolder)]) == 0
     return outputfolder, pd.read_csv(outputfolder / "results.csv")
 
 
