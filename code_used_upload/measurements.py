@@ -21,21 +21,21 @@ from torch.utils.data import DataLoader, Dataset
 from code_used_upload.data.cifar import MEAN, STD
 from code_used_upload.evaluation.inference import predict_with_recipe
 from code_used_upload.evaluation.noisy_labels import predict_logits, test_accuracy
-from code_used_upload.experiments.noisy import NoiseSetting, RunOptions, unicon_recipe
+from code_used_upload.experiments.noisy_run import NoiseSetting, resolve_run
 from code_used_upload.models import build_model, model_recipe
-from code_used_upload.models.noisy import build_noisy_model, noisy_setup
+from code_used_upload.models.noisy import build_noisy_model
 from code_used_upload.models.preact_resnet import preact_resnet18
 from code_used_upload.models.unicon import UniConNet
 from code_used_upload.training.augment import augment
 from code_used_upload.training.crops import random_crops
 from code_used_upload.training.device import training_autocast
 from code_used_upload.training.loop import make_optimizer, training_step
-from code_used_upload.training.settings import RunSettings
 from code_used_upload.training.unicon import unicon_train_step, unicon_warmup_step
 from code_used_upload.training.unicon_loop import EVAL_BATCH
 from code_used_upload.training.unicon_views import unicon_view
 
 N_LABELS = 71  # task "all"
+CIFAR10_SYM = NoiseSetting("cifar10", "sym", 0.5)  # the noisy-label measurements' setting (its recipe is CIFAR-10's)
 CROP = 250  # 2.5 s at 100 Hz
 RECORD_SAMPLES = 1000
 # Training records (folds 1-8) and evaluated records (validation fold 9 + test fold 10) of each task
@@ -175,8 +175,9 @@ def measure_noisy_epoch(method, device, precision="tf32", batch_size=128, warmup
     on the device, forward, the method's loss, backward, SGD) and of the HMW head's training call alone,
     the test set's evaluation in seconds, and the estimated seconds of an epoch and of the recipe's run."""
     torch.manual_seed(0)
-    recipe = noisy_setup("cifar10").recipe
-    model = build_noisy_model("cifar10", method, 10, CIFAR_TRAIN, recipe.epochs, recipe, confidence_penalty=False)
+    run = resolve_run(CIFAR10_SYM, method, 0)
+    recipe = run.recipe
+    model = build_noisy_model(run.arch, method, 10, CIFAR_TRAIN, recipe.epochs, recipe.unweighted_epochs, run.sce)
     model = model.to(device).train()
     optimizer, schedule = make_optimizer(model, recipe, recipe.epochs * 1000, 1000)
     generator = torch.Generator(device=device).manual_seed(0)
@@ -221,7 +222,7 @@ def cifar10_unicon_recipe():
     """The UniConRecipe of `train_hmw.py --dataset cifar10 --method uc` (or hmw+uc) with the recipe's defaults:
     251 epochs (the authors' 0..250), 10 of warm-up, labelled batches of 64, warm-up batches of 128, crop and
     flip, then AutoAugment's CIFAR-10 policy as the strong view."""
-    return unicon_recipe(NoiseSetting("cifar10", "sym", 0.5), RunSettings(batch_size=None), RunOptions())
+    return resolve_run(CIFAR10_SYM, "uc", 0).recipe
 
 
 def measure_unicon_epoch(method, device, warmup=3, steps=10, resident=4096, eval_images=1000, selection_rate=0.5,

@@ -30,7 +30,13 @@ SEEDS = [0, 1, 2]                  # one run per (setting, method, seed); the se
 EPOCHS: int = None                 # training epochs; a number overrides the recipe's
 BATCH_SIZE: int = None             # training batch; a number overrides the recipe's
 LR: float = None                   # learning rate; a number overrides the recipe's (0.02)
+MILESTONES: flags.milestones = None  # epochs at which the lr is multiplied by 0.1, e.g. 125/200
+WARM_UP: int = None                # the first epochs without HMW's weights (uc, hmw+uc: without selection)
 AUGMENT: str = None                # training view: none, shift (digits) or crop_flip (CIFAR); None: the recipe's
+ARCH: str = None                   # imagefolder: mlp, preact_resnet18, resnet18 or resnet50; None: by the image size
+IMAGE_SIZE: int = None             # imagefolder: the side in pixels every image is resized to
+VAL_FRACTION: float = None         # imagefolder: the share of the images held out for the accuracy columns
+PRETRAINED: str = None             # imagefolder, resnet18/50: imagenet (torchvision's weights) or a state dict's path
 CV_N_FOLDS = 5                     # cleanlab: the folds of its out-of-fold predicted probabilities
 ALPHA_NMW = 100.0                  # HMW's alpha (the AUM term), the authors' --alpha_nmw
 BETA_NMW = 100.0                   # HMW's beta (the TKUM term), the authors' --beta_nmw
@@ -58,7 +64,10 @@ DEMO = dict(OUTPUTFOLDER="outputs/hmw-demo/", SETTINGS=["digits/sym0", "digits/s
             CPUS_PER_CELL=1)  # the MLP gains nothing from more threads
 CHOICES = dict(DEVICE=("auto", "cpu", "cuda", "cuda:N"), PRECISION=run_settings.PRECISIONS, EXECUTOR=("local", "ray"))
 NONE_MEANS = dict(EPOCHS="the recipe's: 250, digits 100", BATCH_SIZE="the recipe's: 128, digits 32",
-                  LR="the recipe's: 0.02", AUGMENT="the recipe's: crop_flip on CIFAR, none on digits",
+                  LR="the recipe's: 0.02", MILESTONES="the recipe's: 125/200, digits 50/80",
+                  WARM_UP="the recipe's: 10, cifar100 30", AUGMENT="the recipe's: crop_flip on CIFAR, none on digits",
+                  ARCH="mlp below 32 px, preact_resnet18 from 32, resnet18 from 64", IMAGE_SIZE="32",
+                  VAL_FRACTION="0.1", PRETRAINED="from scratch",
                   RAY_ADDRESS="start a local Ray", CPUS_PER_CELL="every core")
 
 
@@ -83,7 +92,7 @@ def parse_args(argv=None):
 
 
 def check(args):
-    from code_used_upload.experiments.noisy import setting_name
+    from code_used_upload.experiments.noisy_run import setting_name
     from code_used_upload.models.noisy import METHODS as KNOWN_METHODS
 
     for name, values in (("settings", args.SETTINGS), ("methods", args.METHODS), ("seeds", args.SEEDS)):
@@ -132,7 +141,8 @@ def run_one_view(args):
     """The grid of one view (and one output folder); returns the failed runs."""
     from code_used_upload.experiments.executors import run_grid
     from code_used_upload.experiments.grid import Grid
-    from code_used_upload.experiments.noisy import HMWOptions, NoisyLabelExperiment, RunOptions
+    from code_used_upload.experiments.noisy import NoisyLabelExperiment
+    from code_used_upload.experiments.noisy_run import HMWOptions, RunOptions
     from code_used_upload.reports.noisy import collect_noisy_results, write_noisy_summary
     from code_used_upload.training.device import default_threads, resolve_device
 
@@ -146,7 +156,9 @@ def run_one_view(args):
     resolve_device(args.DEVICE)
     options = HMWOptions(alpha=args.ALPHA_NMW, beta=args.BETA_NMW, top_rate=args.TOP_RATE_NMW, if_aum=args.IF_AUM,
                          if_anneal=args.IF_ANNEAL, if_spherical=args.IF_SPHERICAL, normalize_logits=args.NORMALIZE_LOGITS)
-    run_options = RunOptions(lr=args.LR, augment=args.AUGMENT, cv_n_folds=args.CV_N_FOLDS)
+    run_options = RunOptions(lr=args.LR, milestones=args.MILESTONES, augment=args.AUGMENT, cv_n_folds=args.CV_N_FOLDS,
+                             warm_up=args.WARM_UP, arch=args.ARCH, image_size=args.IMAGE_SIZE,
+                             val_fraction=args.VAL_FRACTION, pretrained=args.PRETRAINED)
     grid = Grid(NoisyLabelExperiment(args.DATA_PATH, args.OUTPUTFOLDER, options, run_options), args.SETTINGS,
                 args.METHODS, args.SEEDS)
     settings = run_settings.RunSettings(epochs=args.EPOCHS, batch_size=args.BATCH_SIZE, device=args.DEVICE,

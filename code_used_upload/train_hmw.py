@@ -13,11 +13,13 @@ mislabelled samples, the AUROC of the weights and of AUM at telling them apart, 
 learning-rate drop and over every epoch), `cell.json` (last, best and last-10 accuracy as fractions, the
 final AUROCs, the run's identity, settings, provenance), `model.pt`, `noise.npz` (the noisy labels and
 their mask), `weights.npz`, `weights.png` and `label_issues.csv` (every training image, the most suspect
-label first: reports/label_issues.py). It appears only when the run is complete. Started again
-with the same flags, an interrupted run resumes after its last finished epoch and a complete one is not
-run again; with other flags (another --r, --if_aum, ...) it stops with one line naming the differences,
-so that two runs never share a folder (the authors' README names one --check_loc for several runs: give
-each its own). `--dataset digits` runs scikit-learn's bundled digits with a small MLP and a recipe of its
+label first: reports/label_issues.py). It appears only when the run is complete, and only in a new or
+empty folder: a --check_loc holding anything else (your files, `.`) is refused before anything is read,
+and nothing in it is touched. Started again with the same run (the flags as they resolve: `--lr 0.02`
+is the recipe's rate, `--alpha_nmw` does not concern cce), an interrupted run resumes after its last
+finished epoch and a complete one is not run again; another run (another --r, --if_aum, ...) stops with
+one line naming the differences, so that two runs never share a folder (the authors' README names one
+--check_loc for several runs: give each its own). `--dataset digits` runs scikit-learn's bundled digits with a small MLP and a recipe of its
 own (models/noisy.py), in seconds on a CPU; the authors' flags still override it. `--method cleanlab`
 runs cleanlab's find_label_issues on K-fold out-of-fold probabilities and trains on what it keeps.
 
@@ -26,19 +28,23 @@ ImageFolder layout, data/imagefolder.py), with their labels as they are (`--nois
 default there): label_issues.csv then lists the images whose folder HMW doubts, by their path under
 DIR. The images are resized to --image_size; --val_fraction of them, the same for every seed, are held
 out for the accuracy columns. `--arch` chooses the network, each with a recipe suited to it:
-preact_resnet18 (the CIFAR-10 recipe; crop_flip at 32 x 32, shift at other sides) or mlp (the digits'
-recipe), by default the MLP below 32 px and the PreAct-ResNet18 from 32 px. CIFAR and the digits keep
-the networks fixed for them (--arch, --image_size and --val_fraction are refused there).
+mlp (the digits' recipe), preact_resnet18 (the CIFAR-10 recipe; crop_flip at 32 x 32, shift at other
+sides), resnet18 or resnet50 (torchvision's ImageNet networks for photographs, their recipe in
+models/noisy.py; `--pretrained` starts from ImageNet's weights), by default the MLP below 32 px, the
+PreAct-ResNet18 from 32 px and ResNet-18 from 64 px. CIFAR and the digits keep the networks fixed for
+them (--arch, --image_size, --val_fraction and --pretrained are refused there).
 Departures from the authors' code are listed in the README (HMW section).
 """
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the package importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from code_used_upload.configs import flags
 from code_used_upload.errors import UserError, exit_status
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
@@ -51,14 +57,6 @@ def flag_bool(text):
     if value not in ("0", "1", "0.0", "1.0", "true", "false"):
         raise argparse.ArgumentTypeError(f"{text!r}: use 1 or 0")
     return value in ("1", "1.0", "true")
-
-
-def milestones(text):
-    """The authors' `--milestones '125/200'`."""
-    try:
-        return tuple(int(part) for part in text.split("/") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: epochs separated by /, e.g. 125/200") from None
 
 
 def parse_args(argv=None):
@@ -81,7 +79,7 @@ def parse_args(argv=None):
                          "(default: 123, the authors')")
     authors.add_argument("--num_epochs", type=int, default=None, help="epochs (default: the recipe's, 250; digits "
                          "and --arch mlp 100)")
-    authors.add_argument("--milestones", type=milestones, default=None,
+    authors.add_argument("--milestones", type=flags.milestones, default=None,
                          help="epochs at which the lr is multiplied by 0.1 (default: the recipe's, 125/200; digits "
                               "and --arch mlp 50/80)")
     authors.add_argument("--batch_size", type=int, default=None,
@@ -108,13 +106,19 @@ def parse_args(argv=None):
                       help="1: the loss on z/||z|| as the authors; 0: on the raw logits, an ablation (default: 1)")
     ours.add_argument("--augment", default=None,
                       help="the training view: none, shift (a random offset of up to one pixel, zero-filled; for small "
-                           "images such as the digits) or crop_flip (CIFAR's, 32 x 32 images) (default: the recipe's: "
-                           "crop_flip on CIFAR and preact_resnet18 at 32 px, shift at other sides, none on digits and "
-                           "mlp)")
+                           "images such as the digits) or crop_flip (CIFAR's random crop with 4 pixels of padding and "
+                           "flip at 32 px; at other sides an eighth of the side) (default: the recipe's: crop_flip on "
+                           "CIFAR, preact_resnet18 at 32 px and resnet18/50, shift for preact_resnet18 at other sides and "
+                           "mlp, none on the digits; uc and hmw+uc need a view)")
     ours.add_argument("--warm_up", type=int, default=None, help="the first epochs, trained without HMW's weights, "
                       "or (uc, hmw+uc) without selection (default: the recipe's, 10; cifar100 30)")
-    ours.add_argument("--arch", default=None, help="imagefolder: preact_resnet18 or mlp (default: mlp below 32 px, "
-                      "preact_resnet18 from 32 px)")
+    ours.add_argument("--arch", default=None, help="imagefolder: mlp, preact_resnet18 (the authors' CIFAR network), "
+                      "resnet18 or resnet50 (torchvision's ImageNet networks, for photographs) (default: mlp below 32 "
+                      "px, preact_resnet18 from 32 px, resnet18 from 64 px)")
+    ours.add_argument("--pretrained", nargs="?", const="imagenet", default=None, metavar="PATH",
+                      help="imagefolder, resnet18/50: start from torchvision's ImageNet weights (downloaded into torch's "
+                           "cache), or from the state dict at PATH; the images are then normalised with ImageNet's "
+                           "statistics and the recipe is the fine-tuning one (default: from scratch)")
     ours.add_argument("--image_size", type=int, default=None, help="imagefolder: the side in pixels every image is "
                       "resized to (default: 32)")
     ours.add_argument("--val_fraction", type=float, default=None, help="imagefolder: the share of the images held out "
@@ -140,24 +144,19 @@ def task_of(args, default_mode):
 
 
 def run(args):
-    """Check the flags, train (or resume) the run; returns no failed run (a failure raises)."""
-    from code_used_upload.experiments.noisy import (HMWOptions, RunOptions, load_images, parse_task, run_noisy_cell,
-                                                    run_setup)
-    from code_used_upload.experiments.folders import is_complete
-    from code_used_upload.models.noisy import IMAGE_FOLDER, check_method
+    """Check the flags, resolve the run once (experiments/noisy_run.py), train (or resume) it; returns no failed
+    run (a failure raises)."""
+    from code_used_upload.experiments.folders import check_own_folder, is_complete
+    from code_used_upload.experiments.noisy_cell import run_noisy_cell
+    from code_used_upload.experiments.noisy_data import load_images
+    from code_used_upload.experiments.noisy_run import HMWOptions, RunOptions, parse_task, resolve_run
+    from code_used_upload.models.noisy import IMAGE_FOLDER
     from code_used_upload.training.device import default_threads, resolve_device
     from code_used_upload.training.settings import PRECISIONS, RunSettings
 
     setting = parse_task(task_of(args, default_mode="none" if args.dataset == IMAGE_FOLDER else "sym"))
-    check_method(args.method)
-    folder_flags = {name: getattr(args, name) for name in ("image_size", "val_fraction") if getattr(args, name) is not None}
-    if args.dataset != IMAGE_FOLDER:
-        if args.num_class not in (None, DATASET_CLASSES[args.dataset]):
-            raise UserError(f"--num_class {args.num_class}: {args.dataset} has {DATASET_CLASSES[args.dataset]} classes")
-        if folder_flags:
-            given = " and ".join(f"--{name} {value}" for name, value in folder_flags.items())
-            raise UserError(f"{given}: for your own images (--dataset {IMAGE_FOLDER}); {args.dataset}'s images and "
-                            f"split are fixed")
+    if args.dataset != IMAGE_FOLDER and args.num_class not in (None, DATASET_CLASSES[args.dataset]):
+        raise UserError(f"--num_class {args.num_class}: {args.dataset} has {DATASET_CLASSES[args.dataset]} classes")
     if args.precision not in PRECISIONS:
         raise UserError(f"--precision {args.precision}: use one of {', '.join(PRECISIONS)}")
     for name in ("num_epochs", "batch_size", "threads"):
@@ -166,19 +165,22 @@ def run(args):
     device = args.device if args.gpuid is None else f"cuda:{args.gpuid}"
     if args.gpuid is not None and args.device not in ("auto", device):
         raise UserError(f"--gpuid {args.gpuid} and --device {args.device} disagree: give one of them")
-    folder = Path(args.check_loc or f"outputs/hmw/runs/{setting.name.replace('/', '_')}_{args.method}_seed{args.seed}")
     resolve_device(device)
-    options = HMWOptions(alpha=args.alpha_nmw, beta=args.beta_nmw, top_rate=args.top_rate_nmw, if_aum=args.if_aum,
-                         if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
-    run_options = RunOptions(lr=args.lr, milestones=args.milestones, augment=args.augment, cv_n_folds=args.cv_n_folds,
-                             warm_up=args.warm_up, arch=args.arch, **folder_flags)
-    settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=device,
-                           precision=args.precision, deterministic=args.deterministic,
-                           threads=args.threads or run_setup(setting, run_options).cpu_threads or default_threads())
-    images = load_images(args.dataset, args.data_path, image_size=run_options.image_size,
-                         val_fraction=run_options.val_fraction, num_class=args.num_class)
+    options = RunOptions(lr=args.lr, milestones=args.milestones, augment=args.augment, cv_n_folds=args.cv_n_folds,
+                         warm_up=args.warm_up, arch=args.arch, image_size=args.image_size,
+                         val_fraction=args.val_fraction, pretrained=args.pretrained)
+    hmw = HMWOptions(alpha=args.alpha_nmw, beta=args.beta_nmw, top_rate=args.top_rate_nmw, if_aum=args.if_aum,
+                     if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
+    settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=device, precision=args.precision,
+                           deterministic=args.deterministic)
+    noisy_run = resolve_run(setting, args.method, args.seed, options, hmw, settings)
+    settings = replace(settings, threads=args.threads or noisy_run.cpu_threads or default_threads())
+    folder = Path(args.check_loc or f"outputs/hmw/runs/{setting.name.replace('/', '_')}_{args.method}_seed{args.seed}")
+    check_own_folder(folder, "--check_loc")  # before the data is read: a folder of yours is refused at once
+    images = load_images(args.dataset, args.data_path, image_size=args.image_size, val_fraction=args.val_fraction,
+                         num_class=args.num_class)
     complete = is_complete(folder)
-    summary = run_noisy_cell(images, setting, args.method, args.seed, settings, options, run_options, folder)
+    summary = run_noisy_cell(images, noisy_run, settings, folder)
     # the AUROCs there are: none without known mislabelled samples (--noise_mode none)
     aurocs = [f"{name} {summary[key]:.3f}" for name, key in (
         ("the weights", "weight_auroc"), ("AUM to the first drop", "aum_auroc_first_drop"), ("AUM", "aum_auroc"),

@@ -72,7 +72,7 @@ def ray_where_installed(request):
 def interrupt_noisy_run(monkeypatch):
     """interrupt(epochs): the noisy-label runs that follow stop as Ctrl-C would, when the epoch after `epochs`
     finished ones is evaluated (their checkpoint then holds `epochs` epochs); interrupt(None) lets them run."""
-    from code_used_upload.experiments import noisy as noisy_experiment
+    from code_used_upload.experiments import noisy_cell as noisy_experiment
 
     real_accuracy = noisy_experiment.test_accuracy
 

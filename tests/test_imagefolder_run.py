@@ -74,9 +74,10 @@ def test_label_issues_find_the_misplaced_digits(misplaced_digits, tmp_path, caps
     assert (record["dataset"], record["noise_mode"], record["r"], record["arch"]) == ("imagefolder", "none", 0.0, "mlp")
     assert record["noisy_fraction"] == 0.0 and record["recipe"]["augment"] == "shift"
     assert record["recipe"]["unweighted_epochs"] == 5 and record["label_issues_flagged"] == flagged.sum()
-    table_part = record["identity"]["table"]
-    assert (table_part["arch"], table_part["image_size"], table_part["val_fraction"], table_part["warm_up"]) == \
+    cell = record["identity"]["cell"]  # the run as resolved: the network, the side, the share held out, the warm-up
+    assert (cell["arch"], cell["image_size"], cell["val_fraction"], cell["recipe"]["unweighted_epochs"]) == \
         ("mlp", 8, 0.1, 5)
+    assert "hmw" in cell and "cv_n_folds" not in cell and "sce" not in cell  # only the options hmw+cce uses
 
     written = {path: path.read_bytes() for path in out.iterdir()}
     capsys.readouterr()
@@ -122,12 +123,13 @@ def corrupt_image(root):
     (two_classes, ["--num_class", "3"], "--num_class 3: {root} has 2 class folders (cat, dog)"),
     (two_classes, ["--r", "0.4"], "--r 0.4 with --noise_mode none"),
     (two_classes, ["--noise_mode", "asym", "--r", "0.4"], "asym noise is defined for 10 classes"),
-    (two_classes, ["--arch", "vit"], "--arch vit: use one of preact_resnet18, mlp"),
-    (two_classes, ["--augment", "crop_flip", "--image_size", "8"], "--augment crop_flip is CIFAR's view"),
+    (two_classes, ["--arch", "vit"], "--arch vit: use one of preact_resnet18, mlp, resnet18, resnet50"),
+    (two_classes, ["--augment", "none", "--method", "uc"], "--augment none with --method uc: UniCon trains on weak"),
     (two_classes, ["--warm_up", "-1"], "--warm_up -1"),
-    (two_classes, ["--method", "hmw+sce"], "--method hmw+sce: HMW needs at least 3 classes"),
+    (two_classes, ["--method", "hmw+sce"], "--method hmw+sce needs at least 3 classes"),
+    (two_classes, ["--pretrained"], "--pretrained: preact_resnet18 has no pretrained weights"),
 ], ids=["missing", "one-class", "empty-class", "corrupt", "num-class", "r-without-noise", "asym-2-classes", "arch",
-        "crop-flip-8px", "warm-up", "hmw-2-classes"])
+        "uc-without-view", "warm-up", "hmw-2-classes", "pretrained-mlp"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, make, flags, named):
     root = make(tmp_path / "images")
     runs = tmp_path / "runs"
@@ -168,7 +170,7 @@ def test_each_arch_trains_on_the_images_channels_and_size(tmp_path, images, flag
             "--milestones", "1", "--check_loc", str(out), "--device", "cpu", *flags]
     assert train_hmw.main(argv) == 0
     record = json.loads((out / "cell.json").read_text())
-    assert (record["arch"], record["recipe"]["augment"], record["identity"]["table"]["arch"]) == (arch, augment, arch)
+    assert (record["arch"], record["recipe"]["augment"], record["identity"]["cell"]["arch"]) == (arch, augment, arch)
     weights = torch.load(out / "model.pt", weights_only=True)
     assert next(value for key, value in weights.items() if key.startswith("backbone.")).shape[1] == inputs
     table = pd.read_csv(out / "label_issues.csv")
@@ -186,9 +188,11 @@ def test_each_arch_takes_any_channels_and_side_with_a_view_that_fits():
     grey_net = noisy_setup("imagefolder", "preact_resnet18", 16).backbone((1, 16, 16))
     assert grey_net(torch.rand(2, 1, 16, 16)).shape == (2, 512) and grey_net(torch.rand(2, 1, 8, 8)).shape == (2, 512)
     assert sum(p.numel() for p in preact_resnet18().parameters()) == 11_166_144  # 3 channels: the authors' network
-    for size, arch, view in ((31, "mlp", "shift"), (32, "preact_resnet18", "crop_flip"), (64, "preact_resnet18", "shift")):
+    for size, arch, view in ((31, "mlp", "shift"), (32, "preact_resnet18", "crop_flip"), (48, "preact_resnet18", "shift"),
+                             (64, "resnet18", "crop_flip"), (224, "resnet18", "crop_flip")):
         setup = noisy_setup("imagefolder", None, size)
-        assert (setup.arch, setup.recipe.augment) == (arch, view)
+        assert (setup.arch, setup.view_for(setup.recipe.augment, size)) == (arch, view)
+        assert setup.view_for(setup.unicon_recipe.augment, size) == view  # UniCon's view follows the side alike
     assert noisy_setup("imagefolder", "mlp", 8).backbone((3, 8, 8))(torch.rand(2, 3, 8, 8)).shape == (2, 256)
     assert noisy_setup("digits").recipe.augment is None  # the digits demo keeps its recipe
 
@@ -203,9 +207,9 @@ def test_every_run_writes_label_issues_the_digits_rows_named_by_index(tmp_path):
     assert (table["given_label"] == noise["noisy_labels"][table["path"]]).all()
     assert table["weight"].isna().all() and table["aum"].is_monotonic_increasing  # cce: ranked by AUM
     record = json.loads((out / "cell.json").read_text())
-    # the identity's keys of a digits (or CIFAR) run are those it had before image folders
-    assert sorted(record["identity"]["table"]) == ["augment", "batch_size", "cv_n_folds", "epochs", "hmw", "lr",
-                                                   "milestones", "precision"]
+    # the identity records the run as resolved, and only the options its method uses: none of HMW's for cce
+    assert sorted(record["identity"]["table"]) == ["precision"] and record["identity"]["version"] == 2
+    assert {"hmw", "cv_n_folds", "sce", "val_fraction", "pretrained"}.isdisjoint(record["identity"]["cell"])
     assert record["arch"] == "mlp" and record["recipe"]["augment"] is None
 
 

@@ -109,6 +109,13 @@ def test_the_hmw_grid_refuses_other_settings_and_names_settings_one_way(tmp_path
     assert "|cce|" in (tmp_path / "results.md").read_text()  # the run is in the table, not dropped by its spelling
     capsys.readouterr()
     assert hmw_grid.main([*common, "--lr", "0.01"]) == 2
-    assert "lr recipe -> 0.01" in (error := last_error_line(capsys)) and "recipe.max_lr 0.02 -> 0.01" in error
-    assert hmw_grid.main([*common, "--alpha_nmw", "10"]) == 2
-    assert "hmw.alpha 100.0 -> 10.0" in last_error_line(capsys)
+    assert "recipe.max_lr 0.02 -> 0.01" in (error := last_error_line(capsys)) and "lr recipe" not in error
+    # the same run spelled out (the recipe's own rate and milestones), and HMW's options, which cce does not use
+    cell = tmp_path / "digits" / "sym0.4" / "models" / "cce" / "seed0"
+    before = folder_digest(cell)
+    assert hmw_grid.main([*common, "--lr", "0.02", "--milestones", "50/80", "--alpha_nmw", "10"]) == 0
+    assert folder_digest(cell) == before
+    assert hmw_grid.main([*common, "--methods", "hmw+cce", "--alpha_nmw", "10"]) == 0  # a row of its own
+    capsys.readouterr()
+    assert hmw_grid.main([*common, "--methods", "hmw+cce"]) == 2
+    assert "hmw.alpha 10.0 -> 100.0" in last_error_line(capsys)

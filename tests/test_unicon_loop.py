@@ -79,7 +79,7 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, digits, method):
     with pytest.raises(KeyboardInterrupt):
         train_unicon(method, *nets, data, labels, setup, SETTINGS, 5, CPU, checkpoint, killed_in_epoch_two,
                      identity="cell")
-    assert checkpoint_identity(checkpoint) == "cell"
+    assert checkpoint_identity(checkpoint) == ("cell", "cpu")  # the identity, and the device type of its generator
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 1     # the warm-up and one selection epoch
     nets = digits_nets(method, len(labels), setup.epochs, seed=1)     # other weights: the checkpoint must replace them
     assert not same_states(state(nets), initial)

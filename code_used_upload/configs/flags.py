@@ -17,6 +17,14 @@ def constant_comments(source_file):
     return dict(CONSTANT_LINE.findall(Path(source_file).read_text()))
 
 
+def milestones(text):
+    """Epochs separated by `/`, as the HMW authors' `--milestones '125/200'`."""
+    try:
+        return tuple(int(part) for part in text.split("/") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: epochs separated by /, e.g. 125/200") from None
+
+
 def comma_list(item_type):
     def parse(text):
         return [item_type(item) for item in text.split(",") if item.strip()]

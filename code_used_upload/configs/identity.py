@@ -18,12 +18,14 @@ import json
 from code_used_upload.errors import UserError
 
 IDENTITY_KEY = "identity"
-LEGACY = "(not recorded: made before runs recorded their settings)"
+NOT_RECORDED = "(not recorded)"  # a setting one of two identities does not hold
 
 
-def identity(table, cell):
-    """{"table": ..., "cell": ...} normalised to what JSON gives back."""
-    return json.loads(json.dumps({"table": table, "cell": cell}, sort_keys=True))
+def identity(table, cell, version=None):
+    """{"table": ..., "cell": ...} normalised to what JSON gives back; with `version`, the version of what the
+    identity records, so that one recorded otherwise is told apart from one of other settings."""
+    return json.loads(json.dumps({"table": table, "cell": cell, **({"version": version} if version else {})},
+                                 sort_keys=True))
 
 
 def differences(old, new, prefix=""):
@@ -36,7 +38,7 @@ def differences(old, new, prefix=""):
     for key in sorted(set(old) | set(new), key=lambda key: (str(key).endswith("sha256"), str(key))):
         name = f"{prefix}.{key}" if prefix else str(key)
         if key not in old or key not in new:
-            found.append(f"{name} {_shown(old.get(key, LEGACY))} -> {_shown(new.get(key, LEGACY))}")
+            found.append(f"{name} {_shown(old.get(key, NOT_RECORDED))} -> {_shown(new.get(key, NOT_RECORDED))}")
         else:
             found += differences(old[key], new[key], name)
     return found
@@ -49,6 +51,11 @@ def _shown(value):
     return json.dumps(value)
 
 
+def same_settings(recorded, wanted):
+    """Whether a place's `recorded` identity (None: none recorded) is `wanted`'s."""
+    return recorded is not None and recorded.get("version") == wanted.get("version") and not differences(recorded, wanted)
+
+
 class OtherSettingsError(UserError):
     """A folder or checkpoint holds a run made with other settings than those asked for now."""
 
@@ -57,14 +64,20 @@ def refuse_other_settings(what, recorded, wanted, elsewhere, also=0):
     """Raise OtherSettingsError when `recorded` (None: never recorded) differs from `wanted`.
 
     `what` names the folder or checkpoint, `elsewhere` the flag that chooses another folder; `also` counts
-    further places with other settings, said in the same line."""
-    recorded = recorded if recorded is not None else {}
-    found = differences(recorded, wanted)
-    if not found:
+    further places with other settings, said in the same line. A place that recorded no settings, or recorded
+    them in another version than `wanted`'s, is said to be so rather than compared setting by setting."""
+    if same_settings(recorded, wanted):
         return
+    if recorded is None:
+        found = "made before runs recorded their settings"
+    elif recorded.get("version") != wanted.get("version"):
+        found = (f"made by another version of this toolkit, which recorded its settings otherwise (version "
+                 f"{recorded.get('version', 1)}, now {wanted.get('version', 1)})")
+    else:
+        found = f"made with other settings: {'; '.join(differences(recorded, wanted))}"
     more = f" (and {also} more with other settings)" if also else ""
-    raise OtherSettingsError(f"{what} was made with other settings: {'; '.join(found)}{more}. To keep both, "
-                             f"write this run elsewhere ({elsewhere}); to replace it, delete {what}")
+    raise OtherSettingsError(f"{what} was {found}{more}. To keep both, write this run elsewhere ({elsewhere}); to "
+                             f"replace it, delete {what}")
 
 
 def shared_table(identities, what):
@@ -83,10 +96,14 @@ def shared_table(identities, what):
     return first_table if first_place is not None else None
 
 
+def flat(value, prefix=""):
+    """{dotted name: value} of a nested identity part: {"hmw": {"alpha": 100}} -> {"hmw.alpha": 100}."""
+    if isinstance(value, dict) and value:
+        return {name: item for key in sorted(value)
+                for name, item in flat(value[key], f"{prefix}.{key}" if prefix else key).items()}
+    return {prefix: value}
+
+
 def describe_table(table):
     """One line of a table's settings for its report: `epochs 100, batch_size 32, hmw.alpha 100.0, ...`."""
-    def flat(value, prefix):
-        if isinstance(value, dict) and value:
-            return [item for key in sorted(value) for item in flat(value[key], f"{prefix}.{key}" if prefix else key)]
-        return [f"{prefix} {_shown(value)}"]
-    return ", ".join(flat(table or {}, "")) or "(none recorded)"
+    return ", ".join(f"{name} {_shown(value)}" for name, value in flat(table or {}).items() if name) or "(none recorded)"

@@ -3,7 +3,7 @@
 Kept whole on the training device as uint8 (a quarter of float32's size) and normalised a batch at a
 time where the batch is made (training/augment.py), with the mean and std its authors used.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,3 +20,8 @@ class ImageData:
     num_classes: int
     mean: tuple
     std: tuple
+
+
+def training_subset(data, rows):
+    """The ImageData of the training rows `rows` (a copy of those images; the test set and normalisation unchanged)."""
+    return replace(data, train_images=data.train_images[rows], train_labels=data.train_labels[rows])

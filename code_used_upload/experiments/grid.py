@@ -13,13 +13,16 @@ experiment is a small picklable value, so that a Ray worker can rebuild a task's
 Before anything is prepared or trained, every complete cell of the tables the run writes (the requested
 tasks and models, any seed) is compared with the identity this run would give it: one made with other
 settings stops the run with one line naming the differences (`check_settings`), so that a table never
-shows old numbers under new settings, nor mixes runs of different settings. The executors
+shows old numbers under new settings, nor mixes runs of different settings. Every pending cell's folder
+must be the toolkit's own (new, or empty: experiments/folders.py), and an experiment that can find more
+to refuse before training (a checkpoint of other settings beside a cell) says so there
+(`check_pending(task, model, seed, settings)`, where it has one). The executors
 (experiments/executors.py) run the pending cells: in this process (`run_grid_locally`) or on Ray.
 
 Tasks are prepared one after another, and only those with a pending cell, so only one task's data is
 in memory at a time. A cell that fails (a non-finite loss, or any error) is reported with its error
 and the grid goes on; the summary table is rewritten after every cell, its figure after every task,
-and every summary file at the end.
+and every summary file at the end. A cell that refuses its input (a UserError) is reported in its one line.
 """
 import time
 import traceback
@@ -27,8 +30,10 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from code_used_upload.configs.identity import differences, refuse_other_settings
-from code_used_upload.experiments.folders import cell_folder, is_complete, recorded_identity, seed_folders
+from code_used_upload.configs.identity import refuse_other_settings, same_settings
+from code_used_upload.errors import UserError
+from code_used_upload.experiments.folders import (cell_folder, check_own_folder, is_complete, recorded_identity,
+                                                  seed_folders)
 from code_used_upload.training.loop import NonFiniteLossError
 
 
@@ -55,18 +60,25 @@ class Grid:
         return [task for task in self.tasks if task in pending]
 
     def check_settings(self, settings, elsewhere="--outputfolder"):
-        """Refuse (OtherSettingsError) when a complete cell of this grid's tables, any seed, was made with
-        other settings than `settings` would give it; nothing is prepared or trained before this check."""
+        """Refuse (a UserError, one line) when a complete cell of this grid's tables, any seed, was made with
+        other settings than `settings` would give it (OtherSettingsError), or a pending cell's folder is not
+        the toolkit's own, or the experiment's `check_pending` refuses a pending cell; nothing is prepared or
+        trained before this check."""
         mismatched = []
         for task in self.tasks:
             for model in self.models:
                 for seed, folder in seed_folders(self.experiment.folder(task), model).items():
                     recorded, wanted = recorded_identity(folder), self.experiment.identity(task, model, seed, settings)
-                    if differences(recorded or {}, wanted):
+                    if not same_settings(recorded, wanted):
                         mismatched.append((folder, recorded, wanted))
         if mismatched:
             folder, recorded, wanted = mismatched[0]
             refuse_other_settings(str(folder), recorded, wanted, elsewhere, also=len(mismatched) - 1)
+        check_pending = getattr(self.experiment, "check_pending", None)
+        for task, model, seed in self.pending():
+            check_own_folder(cell_folder(self.experiment.folder(task), model, seed), elsewhere)
+            if check_pending is not None:
+                check_pending(task, model, seed, settings)
 
     def write_summary(self, figure=True):
         """The table after a cell (figure=False, cheap) or after a task (with its figure)."""
@@ -91,9 +103,9 @@ def cell_name(task, model, seed):
 
 
 def describe_error(error):
-    """A non-finite loss is an outcome of training: its message says it all. Anything else is
-    unexpected, and its traceback is what a user needs to report it."""
-    if isinstance(error, NonFiniteLossError):
+    """A non-finite loss is an outcome of training, and a UserError names its input and what to do: their
+    messages say it all. Anything else is unexpected, and its traceback is what a user needs to report it."""
+    if isinstance(error, (NonFiniteLossError, UserError)):
         return str(error)
     return "".join(traceback.format_exception(error)).rstrip()
 

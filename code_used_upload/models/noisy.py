@@ -10,7 +10,7 @@ The methods, named as the HMW authors' trainer names them (`--method`):
 - `uc`, `hmw+uc`: UniCon (Karim et al., CVPR 2022) as the HMW authors adapted it, two networks with a
   projection and a linear classifier or the HMW head (models/unicon.py; the run is training/unicon_loop.py).
 - `cleanlab`: the `cce` classifier, trained on the samples that cleanlab's `find_label_issues` keeps
-  from K-fold out-of-fold probabilities of the same classifier (experiments/noisy.py runs the folds).
+  from K-fold out-of-fold probabilities of the same classifier (experiments/cleanlab_folds.py runs the folds).
 Under asymmetric noise every method adds the authors' penalty on confident predictions, the batch mean
 of sum_c p_c log p_c (a negative entropy), in every epoch. SCE is a CE + b RCE with the authors' (a, b)
 per data set and their clamps (p to 1e-7..1, the one-hot label to 1e-4..1, so RCE = -log(1e-4) (1 - p_y)
@@ -18,8 +18,10 @@ up to the clamp of p).
 
 `NOISY_SETUPS` holds, per data set, what the authors fix: the backbone, the recipe and SCE's (a, b).
 `ARCH_SETUPS` holds the same per network for a user's own images (`imagefolder`, `--arch`): the
-PreAct-ResNet18 with the CIFAR-10 setup, the MLP with the digits' one, each taking the images' channels
-(and, for the MLP, their size), so that the trainer names the data set and the arch and knows no model.
+PreAct-ResNet18 with the CIFAR-10 setup, the MLP with the digits' one, torchvision's ImageNet ResNet-18 and
+ResNet-50 for photographs (models/imagenet_resnet.py) with a recipe of their own, each taking the images'
+channels (and, for the MLP, their size). A run is resolved once from them (experiments/noisy_run.py), and the
+model is built from the resolved network's name, so that the trainer knows no model.
 """
 import math
 from dataclasses import dataclass, replace
@@ -30,13 +32,14 @@ from torch import nn
 
 from ..errors import UserError
 from .hmw import HMWHead
+from .imagenet_resnet import ARCHS as IMAGENET_ARCHS, imagenet_resnet
 from .mlp import digits_mlp
 from .preact_resnet import preact_resnet18
 from .recipe import Recipe
 from .unicon import UniConNet
 
 CLASSIFIERS = ("cce", "sce", "hmw+cce", "hmw+sce")  # one network, its head and loss (NoisyLabelClassifier)
-CLEANLAB = "cleanlab"  # the cce classifier, trained on the samples cleanlab keeps (experiments/noisy.py)
+CLEANLAB = "cleanlab"  # the cce classifier, trained on the samples cleanlab keeps (experiments/cleanlab_folds.py)
 UNICON = ("uc", "hmw+uc")  # two networks co-trained on what each selects for the other (models/unicon.py)
 METHODS = (*CLASSIFIERS, CLEANLAB, *UNICON)
 # UniCon's strong view for each weak one: CIFAR's AutoAugment policy after its crop and flip; on the digits
@@ -70,27 +73,52 @@ UNICON_MLP_RECIPE = replace(DIGITS_RECIPE, epochs=40, milestones=(25, 35), batch
 @dataclass(frozen=True)
 class NoisySetup:
     arch: str            # the backbone's name, as --arch and a run's record say it
-    backbone: callable   # (C, H, W) of the images -> module mapping a batch of them to (B, out_features)
+    backbone: callable   # ((C, H, W) of the images, pretrained or None) -> module mapping a batch to (B, out_features)
     recipe: Recipe
     sce: tuple           # SCE's (a, b)
     unicon_recipe: Recipe = None  # uc, hmw+uc: their recipe (its unweighted epochs are UniCon's warm-up)
     cpu_threads: int = None  # CPU threads unless the run says otherwise (None: every core)
+    crop_flip_side: int = None  # the one side at which the recipes' crop_flip is kept, shift at others; None: any
+    pretrained_recipe: Recipe = None  # --pretrained: the recipe from pretrained weights (None: no such weights)
+    pretrained_unicon_recipe: Recipe = None
+
+    def view_for(self, view, side):
+        """The recipe's view at images of `side` pixels: crop_flip, where this network keeps it only at one side,
+        becomes the one-pixel shift at the others."""
+        return "shift" if view == "crop_flip" and self.crop_flip_side not in (None, side) else view
 
 
-def preact_resnet18_for(image_shape):
+def preact_resnet18_for(image_shape, pretrained=None):
     """The authors' PreAct-ResNet18 on images of image_shape[0] channels, any side."""
     return preact_resnet18(in_channels=image_shape[0])
 
 
-def mlp_for(image_shape):
+def mlp_for(image_shape, pretrained=None):
     """The digits' MLP on the flattened images: C * H * W inputs."""
     return digits_mlp(in_features=math.prod(image_shape))
 
 
+def imagenet_resnet_for(arch):
+    def backbone(image_shape, pretrained=None):
+        return imagenet_resnet(arch, image_shape[0], pretrained)
+    return backbone
+
+
+# --arch resnet18|resnet50 on photographs: the authors' optimiser, lr, momentum and weight decay with batches of
+# 64 (a 224 px batch of 128 needs about 4.2 GB of ResNet-18's saved activations, 16.7 GB of ResNet-50's) and a
+# shorter schedule; from ImageNet's weights, one tenth of the rate for 30 epochs (README: how they were measured)
+PHOTO_RECIPE = replace(CIFAR_RECIPE, batch_size=64, epochs=100, milestones=(50, 75), unweighted_epochs=10)
+PRETRAINED_PHOTO_RECIPE = replace(PHOTO_RECIPE, max_lr=0.002, epochs=30, milestones=(15, 25), unweighted_epochs=3)
+UNICON_PHOTO_RECIPE = replace(PHOTO_RECIPE, batch_size=32)
+UNICON_PRETRAINED_PHOTO_RECIPE = replace(PRETRAINED_PHOTO_RECIPE, batch_size=32)
 ARCH_SETUPS = {
-    "preact_resnet18": NoisySetup("preact_resnet18", preact_resnet18_for, CIFAR_RECIPE, (0.1, 1.0), UNICON_CIFAR_RECIPE),
+    "preact_resnet18": NoisySetup("preact_resnet18", preact_resnet18_for, CIFAR_RECIPE, (0.1, 1.0), UNICON_CIFAR_RECIPE,
+                                  crop_flip_side=32),
     # one thread: the MLP's operations are too small to gain from two, and lose tenfold when the cores are busy
     "mlp": NoisySetup("mlp", mlp_for, IMAGE_MLP_RECIPE, (0.1, 1.0), UNICON_MLP_RECIPE, cpu_threads=1),
+    **{arch: NoisySetup(arch, imagenet_resnet_for(arch), PHOTO_RECIPE, (0.1, 1.0), UNICON_PHOTO_RECIPE,
+                        pretrained_recipe=PRETRAINED_PHOTO_RECIPE,
+                        pretrained_unicon_recipe=UNICON_PRETRAINED_PHOTO_RECIPE) for arch in IMAGENET_ARCHS},
 }
 NOISY_SETUPS = {
     "cifar10": ARCH_SETUPS["preact_resnet18"],
@@ -100,8 +128,12 @@ NOISY_SETUPS = {
 }
 IMAGE_FOLDER = "imagefolder"  # a user's own images (data/imagefolder.py): the network is the run's --arch
 DATASETS = (*NOISY_SETUPS, IMAGE_FOLDER)
-CROP_FLIP_SIDE = 32  # crop_flip is CIFAR's view of 32 x 32 images (training/augment.py)
-SMALL_IMAGES = 32    # imagefolder without --arch: the MLP below this side, the PreAct-ResNet18 from it
+DATASET_SIDES = {"cifar10": 32, "cifar100": 32, "digits": 8}  # the side of the fixed data sets' images
+SMALL_IMAGES = 32    # imagefolder without --arch: the MLP below this side,
+PHOTOS = 64          # the PreAct-ResNet18 from it, torchvision's ResNet-18 from this side
+# the fewest classes each method's head can learn: HMW's weight needs a label, its nearest rival and a next one;
+# hmw+uc's mixup weights two labels, a rival and a next one
+MIN_CLASSES = {**{method: 3 for method in CLASSIFIERS if method.startswith(HMW_PREFIX)}, "hmw+uc": 4}
 
 
 def check_dataset(dataset):
@@ -110,34 +142,34 @@ def check_dataset(dataset):
     return dataset
 
 
-def noisy_setup(dataset, arch=None, image_size=CROP_FLIP_SIDE):
+def noisy_setup(dataset, arch=None, image_size=None):
     """What trains on `dataset`. For CIFAR-10/100 and the digits, their fixed setup: a number of the paper
     (or of the demo) stands for its network, so `arch` is refused there rather than recorded beside it.
     For a user's images of side `image_size`, the setup of `arch` (None: the MLP below 32 px, the
-    PreAct-ResNet18 from 32 px), whose crop_flip, a view of 32 x 32 images, becomes shift at other sides."""
+    PreAct-ResNet18 from 32 px, torchvision's ResNet-18 from 64 px)."""
     check_dataset(dataset)
     if dataset != IMAGE_FOLDER:
         if arch is not None:
             raise UserError(f"--arch {arch}: {dataset} trains the network fixed for it ({NOISY_SETUPS[dataset].arch}); "
                             f"--arch chooses the network for your own images (--dataset {IMAGE_FOLDER})")
         return NOISY_SETUPS[dataset]
-    arch = arch or ("mlp" if image_size < SMALL_IMAGES else "preact_resnet18")
+    arch = arch or ("mlp" if image_size < SMALL_IMAGES else "preact_resnet18" if image_size < PHOTOS else "resnet18")
     if arch not in ARCH_SETUPS:
         raise UserError(f"--arch {arch}: use one of {', '.join(ARCH_SETUPS)}")
-    setup = ARCH_SETUPS[arch]
-    if setup.recipe.augment == "crop_flip" and image_size != CROP_FLIP_SIDE:
-        return replace(setup, recipe=replace(setup.recipe, augment="shift"))
-    return setup
+    return ARCH_SETUPS[arch]
 
 
 def check_method(method, num_classes=None):
     """`method` known, and where `num_classes` is given, one that can learn them: asked before anything is
-    written, so that HMW's head does not refuse two classes only once a run has started."""
+    written, so that HMW's head does not refuse too few classes only once a run has started."""
     if method not in METHODS:
         raise UserError(f"method {method!r}: use one of {', '.join(METHODS)}")
-    if method.startswith(HMW_PREFIX) and num_classes is not None and num_classes < 3:
-        raise UserError(f"--method {method}: HMW needs at least 3 classes (a label, its nearest rival and a next one); "
-                        f"this data set has {num_classes}: use cce, sce or cleanlab")
+    fewest = MIN_CLASSES.get(method, 2)
+    if num_classes is not None and num_classes < fewest:
+        others = ", ".join(m for m in METHODS if MIN_CLASSES.get(m, 2) <= num_classes)
+        raise UserError(f"--method {method} needs at least {fewest} classes (HMW weighs a label against its nearest "
+                        f"rival and a next one{'; its mixup weights two labels' if method == 'hmw+uc' else ''}); this "
+                        f"data set has {num_classes}: use {others}")
     return method
 
 
@@ -200,21 +232,20 @@ class NoisyLabelClassifier(nn.Module):
         return loss + negative_entropy(logits) if self.confidence_penalty else loss
 
 
-def build_unicon_networks(dataset, method, num_classes, train_size, epochs, image_shape=(3, 32, 32), arch=None,
+def build_unicon_networks(arch, method, num_classes, train_size, epochs, image_shape=(3, 32, 32), pretrained=None,
                           **hmw_options):
-    """UniCon's two networks (net1, net2): each the data set's backbone with its projection and its linear
+    """UniCon's two networks (net1, net2): each `arch`'s backbone (ARCH_SETUPS) with its projection and its linear
     classifier (`uc`) or HMW head (`hmw+uc`, which takes `hmw_options`), initialised one after the other."""
-    setup = noisy_setup(dataset, arch, image_shape[-1])
     options = hmw_options if method == "hmw+uc" else {}
-    return tuple(UniConNet(setup.backbone(image_shape), num_classes, method, train_size=train_size, epochs=epochs,
-                           **options) for _ in range(2))
+    return tuple(UniConNet(ARCH_SETUPS[arch].backbone(image_shape, pretrained), num_classes, method,
+                           train_size=train_size, epochs=epochs, **options) for _ in range(2))
 
 
-def build_noisy_model(dataset, method, num_classes, train_size, epochs, recipe, confidence_penalty,
-                      image_shape=(3, 32, 32), arch=None, **hmw_options):
-    """The data set's backbone (or `arch`'s, for a user's images) for images of `image_shape` (C, H, W;
-    CIFAR's by default) with the method's head and loss; `epochs` is the run's length (HMW's schedule)."""
-    setup = noisy_setup(dataset, arch, image_shape[-1])
-    return NoisyLabelClassifier(setup.backbone(image_shape), num_classes, method, train_size, epochs,
-                                unweighted_epochs=recipe.unweighted_epochs, sce=setup.sce,
+def build_noisy_model(arch, method, num_classes, train_size, epochs, unweighted_epochs=0, sce=(0.1, 1.0),
+                      confidence_penalty=False, image_shape=(3, 32, 32), pretrained=None, **hmw_options):
+    """`arch`'s backbone (ARCH_SETUPS) for images of `image_shape` (C, H, W; CIFAR's by default), from
+    `pretrained` weights where given, with the method's head and loss; `epochs` is the run's length (HMW's
+    schedule)."""
+    return NoisyLabelClassifier(ARCH_SETUPS[arch].backbone(image_shape, pretrained), num_classes, method, train_size,
+                                epochs, unweighted_epochs=unweighted_epochs, sce=sce,
                                 confidence_penalty=confidence_penalty, **hmw_options)

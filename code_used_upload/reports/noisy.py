@@ -11,8 +11,10 @@ before the first learning-rate drop (as its authors use it) and over every epoch
 quality scores; and for UniCon the precision and recall of its last labelled set. Only the tables that
 have a value are written.
 
-A table holds runs of one setting only (configs/identity.py): the report states the settings its runs
-share, and refuses to mix runs that differ.
+A table holds runs of one setting only (configs/identity.py): every run shares the table part of its
+identity (the precision), and the runs of one row on one data set (a method under one noise mode) share
+every resolved setting but their seed, noise rate and noisy labels. The report states the settings every
+run shares and, row by row, those its runs share beyond them; it refuses to mix runs that differ.
 """
 import json
 from pathlib import Path
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from code_used_upload.configs.identity import IDENTITY_KEY, describe_table, shared_table
+from code_used_upload.configs.identity import (IDENTITY_KEY, OtherSettingsError, describe_table, differences, flat,
+                                              shared_table)
 from code_used_upload.reports.tables import MISSING, markdown_table
 
 CELL_FILE = "cell.json"
@@ -55,6 +58,53 @@ def collect_noisy_results(outputfolder, methods, settings, with_identity=False):
     return (results, identities) if with_identity else results
 
 
+# what places a run in its table (its row, column and seed) and the fingerprints that follow from that place
+PLACING = ("dataset", "noise_mode", "r", "method", "seed", "data_sha256", "noise_sha256")
+VARYING_IN_A_ROW = ("seed", "r", "noise_sha256")  # a row's runs differ in these only
+# the recipe's fields that only the ECG runs read, left out of a noisy-label table's statement
+ECG_ONLY = ("recipe.window_seconds", "recipe.stride_seconds", "recipe.aggregate", "recipe.checkpoint",
+            "recipe.betas", "recipe.clip")
+
+
+def table_settings(identities, what):
+    """What a table's runs ({place: identity or None}) share, as lines for its report: the settings of every
+    run, then row by row (a method on a data set under one noise mode) those its runs share beyond them.
+    Refuses (OtherSettingsError) a table whose runs differ in their table part, or two runs of one row that
+    differ in anything but their seed, noise rate and noisy labels."""
+    table = shared_table(identities, what)
+    rows = {}
+    for place, recorded in identities.items():
+        cell = (recorded or {}).get("cell", {})
+        row = (cell.get("method"), cell.get("dataset"), cell.get("noise_mode"))
+        kept = {key: value for key, value in cell.items() if key not in VARYING_IN_A_ROW}
+        first_place, first = rows.setdefault(row, (place, kept))
+        found = differences(first, kept)
+        if found:
+            raise OtherSettingsError(f"{what} would mix runs of different settings: {first_place} and {place} differ "
+                                     f"in {'; '.join(found)}. Keep each settings' runs in an output folder of its "
+                                     "own, or delete the runs you do not want in this table")
+    described = {row: _stated(cell) for row, (_, cell) in rows.items()}
+    first, *others = list(described.values()) or [{}]
+    common = {name: value for name, value in first.items() if all(other.get(name, ()) == value for other in others)}
+    lines = [f"Settings of every run in these tables: {describe_table({**(table or {}), **common})}."]
+    beyond = {}  # the settings a row's runs share beyond the common ones -> the rows that share them
+    for (method, dataset, mode), stated in sorted(described.items(), key=lambda item: tuple(map(str, item[0]))):
+        own = describe_table({name: value for name, value in stated.items() if name not in common})
+        if own != describe_table({}):
+            beyond.setdefault((method, own), []).append(f"{dataset} {mode}")
+    return lines + [f"- {method} ({', '.join(where)}): {own}" for (method, own), where in beyond.items()]
+
+
+def _stated(cell):
+    """A run's resolved settings as a table states them: flat, without what places the run or only the ECG
+    runs read, the view by its flag's word (`none`)."""
+    stated = {name: value for name, value in flat({key: value for key, value in cell.items() if key not in PLACING}).items()
+              if name not in ECG_ONLY}
+    if "recipe.augment" in stated and stated["recipe.augment"] is None:
+        stated["recipe.augment"] = "none"
+    return stated
+
+
 def format_cell(values, scale):
     values = np.asarray(values, dtype=np.float64) * scale
     if len(values) == 0 or np.isnan(values).all():
@@ -75,13 +125,13 @@ def write_noisy_summary(outputfolder, methods, settings, figure=True):
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
     results, identities = collect_noisy_results(outputfolder, methods, settings, with_identity=True)
-    table = shared_table(identities, f"the table of {outputfolder}")
+    stated = table_settings(identities, f"the table of {outputfolder}")
     seeds = sorted(results["seed"].unique().tolist())
     parts = ["# Learning with noisy labels: HMW and its baselines", "",
              f"Each cell: mean(std, ddof=0) over the seeds that finished ({', '.join(map(str, seeds)) or 'none yet'}); "
              "`-`: none finished (AUROCs: no such score for the method, or no mislabelled sample). "
              "Columns: <dataset>/<sym|asym><noise rate>.", "",
-             f"Settings of every run in these tables: {describe_table(table)}.", ""]
+             *stated, ""]
     for key, title, scale in TABLES:
         if key in ("last_acc", "best_acc") or results[key].notna().any():
             parts += [f"## {title}", "", markdown_table(noisy_table(results, methods, settings, key, scale))]

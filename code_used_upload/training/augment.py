@@ -1,7 +1,8 @@
 """Training views on the device, for a whole batch at once from the resident uint8 images.
 
 - `crop_flip`: CIFAR's, the authors' RandomCrop(32, padding=4), RandomHorizontalFlip(), ToTensor(),
-  Normalize(mean, std).
+  Normalize(mean, std). At other sides the same view scaled: a padding of an eighth of the side (4 at 32,
+  28 at 224), the crop the image's own side.
 - `shift`: small images' (the 8 x 8 digits): each sample moved by a random integer offset in {-1, 0, 1}
   along each axis, the pixels shifted in filled with zeros (the digits' background). A crop with one
   pixel of padding, without the flip (a flipped digit is another symbol).
@@ -15,8 +16,7 @@ gives the same batches), and one gather cuts all the crops. No PIL, no Python lo
 import torch
 import torch.nn.functional as F
 
-PADDING = 4
-SIZE = 32
+PADDING = 4  # crop_flip's padding at CIFAR's 32 x 32: an eighth of the side
 SHIFT = 1  # `shift`: the largest offset along each axis, in pixels
 VIEWS = (None, "crop_flip", "shift")
 
@@ -47,25 +47,31 @@ def windows(padded, ys, xs):
     return padded[batch, channels, ys[:, None, :, None], xs[:, None, None, :]]
 
 
+def padding_for(side):
+    """crop_flip's zero padding for images of `side` pixels: CIFAR's 4 at 32, an eighth of the side, at least 1."""
+    return max(1, side * PADDING // 32)
+
+
 def augment(images, rows, mean, std, generator):
-    """images (N, 3, 32, 32) uint8 on the device, rows (B,) -> (B, 3, 32, 32) float32 augmented batch."""
-    tops, lefts, flips = draw_crops_and_flips(len(rows), generator, images.device)
+    """images (N, C, S, S) uint8 on the device, rows (B,) -> (B, C, S, S) float32 augmented batch."""
+    tops, lefts, flips = draw_crops_and_flips(len(rows), generator, images.device, padding_for(images.shape[-1]))
     return normalise(crop_and_flip(images, rows, tops, lefts, flips), mean, std)
 
 
-def draw_crops_and_flips(batch_size, generator, device):
-    """Per sample: crop top and left offsets, uniform over 0..2 * PADDING, and a flip with probability 0.5."""
-    offsets = torch.randint(0, 2 * PADDING + 1, (2, batch_size), device=device, generator=generator)
+def draw_crops_and_flips(batch_size, generator, device, padding=PADDING):
+    """Per sample: crop top and left offsets, uniform over 0..2 * padding, and a flip with probability 0.5."""
+    offsets = torch.randint(0, 2 * padding + 1, (2, batch_size), device=device, generator=generator)
     flips = torch.rand(batch_size, device=device, generator=generator) < 0.5
     return offsets[0], offsets[1], flips
 
 
 def crop_and_flip(images, rows, tops, lefts, flips):
-    """The 32 x 32 windows at (tops, lefts) of the zero-padded images[rows], flipped left-right where
-    `flips`: (B, 3, 32, 32) uint8, as torchvision's pad-crop-flip of each image."""
-    padded = F.pad(images.index_select(0, rows), (PADDING,) * 4)  # zeros, as RandomCrop's default fill
-    steps = torch.arange(SIZE, device=images.device)
-    ys = tops[:, None] + steps  # (B, 32)
+    """The S x S windows at (tops, lefts) of the zero-padded images[rows] (padding_for(S)), flipped left-right
+    where `flips`: (B, C, S, S) uint8, as torchvision's pad-crop-flip of each image."""
+    side = images.shape[-1]
+    padded = F.pad(images.index_select(0, rows), (padding_for(side),) * 4)  # zeros, as RandomCrop's default fill
+    steps = torch.arange(side, device=images.device)
+    ys = tops[:, None] + steps  # (B, S)
     xs = lefts[:, None] + torch.where(flips[:, None], steps.flip(0), steps)  # a flip reads the columns backwards
     return windows(padded, ys, xs)
 

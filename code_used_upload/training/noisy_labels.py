@@ -15,8 +15,9 @@ and reports.
 A checkpoint (model with its head's state, optimiser, schedule, the batch generator, the margins, the
 reports so far and the run's identity) is written after every epoch, atomically; a run started with the
 same checkpoint path continues after its last epoch and ends with the same weights and numbers as an
-uninterrupted one. Whether the checkpoint belongs to the same settings is the caller's question
-(`checkpoint_identity`), asked before anything trains.
+uninterrupted one. Whether the checkpoint belongs to the same settings and device type is the caller's
+question (`checkpoint_identity`), asked before anything trains: the batches are drawn on the device, and a
+CUDA generator's state cannot continue on a CPU (nor the reverse).
 """
 import math
 import os
@@ -73,9 +74,18 @@ def batches(order, batch_size):
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
+CUDA_GENERATOR_STATE = 16  # bytes of a CUDA generator's state (its seed and offset); a CPU one holds 5,056
+
+
 def checkpoint_identity(checkpoint_path):
-    """The identity recorded in a checkpoint (None if it has none), read before resuming from it."""
-    return torch.load(checkpoint_path, map_location="cpu", weights_only=True).get("identity")
+    """(identity, device type) recorded in a checkpoint, read before resuming from it: the identity None if it
+    has none; the type ("cpu", "cuda") of the device whose random generator drew its batches, None where it
+    holds no generator (cleanlab's finished folds). A generator continues only on its own device type."""
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    generator = state.get("generator")
+    device = state.get("device") or (None if generator is None else
+                                     "cuda" if generator.numel() == CUDA_GENERATOR_STATE else "cpu")
+    return state.get("identity"), device
 
 
 def train_noisy_labels(model, data, labels, recipe, settings, seed, device, checkpoint_path=None, on_epoch=None,
@@ -128,8 +138,8 @@ def train_noisy_labels(model, data, labels, recipe, settings, seed, device, chec
         if checkpoint_path is not None:
             save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                               "schedule": schedule.state_dict(), "generator": generator.get_state(),
-                              "margins": margins.state_dict(), "reports": reports, "epoch": epoch,
-                              "identity": identity}, checkpoint_path)
+                              "device": generator.device.type, "margins": margins.state_dict(), "reports": reports,
+                              "epoch": epoch, "identity": identity}, checkpoint_path)
     return reports, margins
 
 

@@ -221,7 +221,8 @@ def train_unicon(method, net1, net2, data, labels, setup, settings, seed, device
             save_atomically({"nets": [net.state_dict() for net in nets],
                              "optimizers": [optimizer.state_dict() for optimizer in optimizers],
                              "schedules": [schedule.state_dict() for schedule in schedules],
-                             "generator": train_set.generator.get_state(), "reports": reports, "epoch": epoch,
+                             "generator": train_set.generator.get_state(),
+                             "device": train_set.generator.device.type, "reports": reports, "epoch": epoch,
                              "identity": identity}, checkpoint_path)
     return reports
 

@@ -2,7 +2,8 @@
 
 UniCon trains on four views of every sample: two weak ones (co-guessing, label refinement) and two
 strong ones (the contrastive loss and MixMatch), each drawn independently.
-- `crop_flip` (CIFAR, weak): the authors' RandomCrop(32, padding=4), RandomHorizontalFlip (training/augment.py).
+- `crop_flip` (CIFAR, weak): the authors' RandomCrop(32, padding=4), RandomHorizontalFlip (training/augment.py;
+  at other sides scaled, for photographs).
 - `cifar10_policy` (CIFAR, strong): the same crop and flip, then AutoAugment's CIFAR10Policy
   (training/strong_augment.py), as the authors' strong transform.
 - `shift` (digits, weak): each sample moved by an offset in {-1, 0, 1} along each axis, zero-filled
@@ -25,7 +26,7 @@ no Python loop over images.
 """
 import torch
 
-from code_used_upload.training.augment import crop_and_flip, draw_crops_and_flips, normalise, shift, view
+from code_used_upload.training.augment import crop_and_flip, draw_crops_and_flips, normalise, padding_for, shift, view
 from code_used_upload.training.strong_augment import strong_augment
 
 UNICON_VIEWS = ("crop_flip", "cifar10_policy", "shift", "shift_scale")
@@ -38,7 +39,7 @@ def unicon_view(name, images, rows, mean, std, generator):
     if name in ("crop_flip", "shift"):
         return view(name, images, rows, mean, std, generator)
     if name == "cifar10_policy":
-        tops, lefts, flips = draw_crops_and_flips(len(rows), generator, images.device)
+        tops, lefts, flips = draw_crops_and_flips(len(rows), generator, images.device, padding_for(images.shape[-1]))
         return normalise(strong_augment(crop_and_flip(images, rows, tops, lefts, flips), generator), mean, std)
     if name == "shift_scale":
         return normalise(shift_scale(images, rows, generator), mean, std)

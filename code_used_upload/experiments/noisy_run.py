@@ -1,0 +1,235 @@
+"""One noisy-label run resolved once: the flags and the data set turned into the one description of the run that
+training, its identity, `cell.json` and the tables all read.
+
+A run asks for a noise setting (`NoiseSetting`, parsed from `<dataset>/<mode><rate>`), a method, a seed and
+options (`RunOptions`: the recipe's overrides, cleanlab's folds, for a user's images the network and how
+the folder is read; `HMWOptions`: the HMW head's settings), with the epochs, batch and precision of a
+RunSettings. `resolve_run` turns them into a `NoisyRun`: the network, the recipe with every override
+applied (UniCon's own recipe for uc and hmw+uc, with its view and warm-up), the side the images are
+trained at, and only the options the method uses (HMW's for hmw+*, SCE's (a, b) where the loss is SCE,
+the folds for cleanlab). Everything a flag can get wrong is refused here, in one line, before anything
+is read or trained.
+
+The identity (configs/identity.py) records the resolved run, not the flags as typed: `--lr 0.02` where the
+recipe's rate is 0.02 is the same run as no `--lr`, `--alpha_nmw 50` does not concern a cce run, and the
+authors' explicit `--num_epochs 250 --milestones 125/200` is their default. Its table part is what every run
+of a results table shares (the precision); its cell part the resolved run, the fingerprints of the data
+and of the noisy labels.
+"""
+import hashlib
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from code_used_upload.configs.identity import identity
+from code_used_upload.errors import UserError
+from code_used_upload.models.imagenet_resnet import IMAGENET, IMAGENET_MEAN, IMAGENET_STD, pretrained_name
+from code_used_upload.models.noisy import (CLEANLAB, DATASET_SIDES, HMW_PREFIX, IMAGE_FOLDER, UNICON,
+                                            UNICON_STRONG_VIEWS, check_dataset, check_method, noisy_setup)
+from code_used_upload.training.augment import VIEWS
+from code_used_upload.training.settings import RunSettings
+from code_used_upload.training.unicon_loop import UniConRecipe
+
+TASK = re.compile(r"(?P<dataset>[a-z0-9]+)/(?P<mode>sym|asym|none)(?P<rate>[0-9.]*)")
+VIEW_NAMES = {"none" if name is None else name: name for name in VIEWS}  # --augment's words -> the recipe's views
+IMAGE_SIZE = 32      # imagefolder: the side, in pixels, every image is resized to
+VAL_FRACTION = 0.1   # imagefolder: the share of the images held out, stratified, for the accuracy columns
+IDENTITY_VERSION = 2  # 2: the resolved run (1, before: the flags as typed)
+
+
+@dataclass(frozen=True)
+class NoiseSetting:
+    dataset: str
+    mode: str
+    rate: float
+
+    @property
+    def name(self):
+        """The one spelling of the setting: folders, tables and identities use it."""
+        return f"{self.dataset}/none" if self.mode == "none" else f"{self.dataset}/{self.mode}{self.rate:g}"
+
+
+def parse_task(task):
+    """`cifar10/sym0.5` or `imagefolder/none` (rate 0) -> NoiseSetting; a clear error for anything else."""
+    match = TASK.fullmatch(task)
+    rate = match["rate"] if match else ""
+    if not match or (rate != "" if match["mode"] == "none" else
+                     not re.fullmatch(r"\d+(\.\d*)?|\.\d+", rate) or not 0 <= float(rate) <= 1):
+        raise UserError(f"setting {task!r}: write <dataset>/<sym|asym><rate> or <dataset>/none, e.g. cifar10/sym0.5, "
+                        f"cifar100/asym0.4 or {IMAGE_FOLDER}/none")
+    check_dataset(match["dataset"])
+    return NoiseSetting(match["dataset"], match["mode"], float(rate or 0))
+
+
+def setting_name(task):
+    """The one spelling of a setting however it was written: `digits/sym0.40` -> `digits/sym0.4`."""
+    return parse_task(task).name
+
+
+@dataclass(frozen=True)
+class HMWOptions:
+    """The HMW head's settings (the authors' --alpha_nmw, --beta_nmw, --top_rate_nmw, --if_aum, --if_anneal,
+    --if_spherical) and the ablation of its normalised training logits."""
+    alpha: float = 100.0
+    beta: float = 100.0
+    top_rate: float = 0.01
+    if_aum: bool = True
+    if_anneal: bool = True
+    if_spherical: bool = True
+    normalize_logits: bool = True
+
+
+# the options of a user's own images, refused on CIFAR and the digits, whose images, split and network are fixed
+FOLDER_OPTIONS = ("image_size", "val_fraction", "pretrained")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run asks for beyond the HMW head, None where it leaves the choice to the recipe: the learning
+    rate, milestones, view and unweighted epochs; cleanlab's number of folds; for a user's images the
+    network, the side the images are resized to, the share held out and the starting weights."""
+    lr: float = None
+    milestones: tuple = None
+    augment: str = None       # none, shift or crop_flip (training/augment.py)
+    cv_n_folds: int = 5       # cleanlab: the K of its K-fold out-of-fold probabilities
+    warm_up: int = None       # the recipe's unweighted epochs (HMW's weights unused; UniCon's warm-up)
+    arch: str = None          # imagefolder: models/noisy.py ARCH_SETUPS (None: by the image size)
+    image_size: int = None    # imagefolder: the side every image is resized to (None: IMAGE_SIZE)
+    val_fraction: float = None  # imagefolder: the share held out for the accuracy columns (None: VAL_FRACTION)
+    pretrained: str = None    # imagefolder, resnet18/50: IMAGENET or a state dict's path (None: from scratch)
+
+    def __post_init__(self):
+        if self.augment is not None and self.augment not in VIEW_NAMES:
+            raise UserError(f"--augment {self.augment}: use one of {', '.join(VIEW_NAMES)}")
+        if self.cv_n_folds < 2:
+            raise UserError(f"--cv_n_folds {self.cv_n_folds}: cleanlab's out-of-fold probabilities need at least 2 folds")
+        if self.lr is not None and not self.lr > 0:
+            raise UserError(f"--lr {self.lr}: must be positive")
+        if self.warm_up is not None and self.warm_up < 0:
+            raise UserError(f"--warm_up {self.warm_up}: the number of unweighted epochs, 0 or more")
+        if self.image_size is not None and self.image_size < 1:
+            raise UserError(f"--image_size {self.image_size}: give the side in pixels, at least 1, that every image is "
+                            f"resized to")
+
+
+@dataclass(frozen=True)
+class NoisyRun:
+    """A run as it trains: its setting, method and seed, the network, the recipe with every override applied
+    (a UniConRecipe for uc and hmw+uc), the side of its images, and only the options its method uses."""
+    setting: NoiseSetting
+    method: str
+    seed: int
+    arch: str
+    recipe: object            # models/recipe.Recipe, or training/unicon_loop.UniConRecipe for uc, hmw+uc
+    image_size: int
+    sce: tuple = None         # SCE's (a, b), where the loss is SCE
+    hmw: HMWOptions = None    # hmw+*: the head's settings
+    cv_n_folds: int = None    # cleanlab: its folds
+    val_fraction: float = None  # imagefolder: the share held out
+    pretrained: str = None    # resnet18/50: IMAGENET or a state dict's path
+    cpu_threads: int = None   # the network's CPU threads unless the run says otherwise (None: every core)
+
+    @property
+    def unicon(self):
+        return self.method in UNICON
+
+    @property
+    def trained_method(self):
+        """The method its network trains with: cleanlab's final training is cce's."""
+        return "cce" if self.method == CLEANLAB else self.method
+
+    @property
+    def confidence_penalty(self):
+        """The authors' penalty on confident predictions, under asymmetric noise."""
+        return self.setting.mode == "asym"
+
+    @property
+    def epochs(self):
+        return self.recipe.epochs
+
+    def normalisation(self, data):
+        """The (mean, std) the batches are normalised with: the data's own, or ImageNet's from its weights
+        (their mean over R, G and B for grey images, which the adapted stem sees repeated into three)."""
+        if self.pretrained is None:
+            return data.mean, data.std
+        if len(data.mean) == 1:
+            return (sum(IMAGENET_MEAN) / 3,), (sum(IMAGENET_STD) / 3,)
+        return IMAGENET_MEAN, IMAGENET_STD
+
+    def record(self):
+        """The run as cell.json and its identity record it: plain JSON values, the options only where used."""
+        setting = self.setting
+        recipe = asdict(self.recipe) if self.unicon else self.recipe.to_dict()
+        record = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": self.method,
+                  "seed": self.seed, "arch": self.arch, "image_size": self.image_size, "recipe": recipe}
+        if self.sce is not None:
+            record["sce"] = list(self.sce)
+        if self.hmw is not None:
+            record["hmw"] = asdict(self.hmw)
+        if self.cv_n_folds is not None:
+            record["cv_n_folds"] = self.cv_n_folds
+        if self.val_fraction is not None:
+            record["val_fraction"] = self.val_fraction
+        if self.pretrained is not None:
+            record["pretrained"] = pretrained_name(self.arch, self.pretrained)
+            if self.pretrained != IMAGENET:
+                record["pretrained_sha256"] = hashlib.sha256(Path(self.pretrained).expanduser().read_bytes()).hexdigest()
+        return record
+
+    def identity(self, settings, data_sha256, noise_sha256):
+        """What makes the run's numbers (configs/identity.py): the precision every run of a table shares, and
+        the resolved run with the fingerprints of its data and of its noisy labels."""
+        return identity({"precision": settings.precision},
+                        {**self.record(), "data_sha256": data_sha256, "noise_sha256": noise_sha256},
+                        version=IDENTITY_VERSION)
+
+
+def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), settings=RunSettings(batch_size=None)):
+    """The NoisyRun of `method` and `seed` under `setting` with `options`, `hmw` and the epochs and batch of
+    `settings` (None: the recipe's); a UserError for any combination that cannot run."""
+    check_method(method)
+    dataset = setting.dataset
+    own_images = dataset == IMAGE_FOLDER
+    if not own_images:
+        given = [f"--{name} {getattr(options, name)}" for name in FOLDER_OPTIONS if getattr(options, name) is not None]
+        if given:
+            raise UserError(f"{' and '.join(given)}: for your own images (--dataset {IMAGE_FOLDER}); {dataset}'s images, "
+                            f"split and network are fixed")
+    side = (options.image_size or IMAGE_SIZE) if own_images else DATASET_SIDES[dataset]
+    setup = noisy_setup(dataset, options.arch, side)
+    unicon = method in UNICON
+    if options.pretrained is not None:
+        if setup.pretrained_recipe is None:
+            raise UserError(f"--pretrained: {setup.arch} has no pretrained weights; use --arch resnet18 or resnet50")
+        base = setup.pretrained_unicon_recipe if unicon else setup.pretrained_recipe
+    else:
+        base = setup.unicon_recipe if unicon else setup.recipe
+    view = setup.view_for(base.augment, side) if options.augment is None else VIEW_NAMES[options.augment]
+    if unicon and view is None:
+        raise UserError(f"--augment none with --method {method}: UniCon trains on weak and strong views of every image; "
+                        f"give --augment shift or crop_flip, or leave --augment out (its recipe's view)")
+    recipe = replace(base, augment=view, epochs=settings.epochs_for(base), batch_size=settings.batch_for(base),
+                     **{key: value for key, value in (("max_lr", options.lr), ("milestones", options.milestones),
+                                                      ("unweighted_epochs", options.warm_up)) if value is not None})
+    recipe = replace(recipe, milestones=tuple(recipe.milestones))
+    if unicon:
+        recipe = _unicon_recipe(recipe, setting)
+    trained = "cce" if method == CLEANLAB else method
+    return NoisyRun(setting, method, seed, setup.arch, recipe, side,
+                    sce=setup.sce if trained.removeprefix(HMW_PREFIX) == "sce" else None,
+                    hmw=hmw if method.startswith(HMW_PREFIX) else None,
+                    cv_n_folds=options.cv_n_folds if method == CLEANLAB else None,
+                    val_fraction=(options.val_fraction or VAL_FRACTION) if own_images else None,
+                    pretrained=options.pretrained, cpu_threads=setup.cpu_threads)
+
+
+def _unicon_recipe(recipe, setting):
+    """How uc and hmw+uc train (training/unicon_loop.py): the resolved recipe, its warm-up the recipe's
+    unweighted epochs (the authors': 10 on CIFAR-10, 30 on CIFAR-100), the authors' 0..num_epochs (one epoch
+    more than asked), the labelled batch the recipe's (the authors' --batch_size, 64 on CIFAR) and the
+    warm-up's twice that, the strong view the weak one's (models/noisy.py UNICON_STRONG_VIEWS)."""
+    return UniConRecipe(epochs=recipe.epochs + 1, warm_up=recipe.unweighted_epochs, lr=recipe.max_lr,
+                        momentum=recipe.momentum, weight_decay=recipe.weight_decay, milestones=recipe.milestones,
+                        gamma=recipe.gamma, batch_size=recipe.batch_size, warmup_batch_size=2 * recipe.batch_size,
+                        weak_view=recipe.augment, strong_view=UNICON_STRONG_VIEWS[recipe.augment],
+                        confidence_penalty=setting.mode == "asym")
