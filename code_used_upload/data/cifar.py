@@ -4,10 +4,9 @@
 holds train and test (fine labels are the classes). Each file is a pickled dict whose `data` is a
 uint8 (n, 3072) array, one image a row, channel-major (1024 red, 1024 green, 1024 blue values). The
 authors read them with an unrestricted `pickle.load(..., encoding='latin1')`; a pickle can run any code,
-so here a restricted unpickler admits only what these files hold (numpy's array reconstruction, and
-bytes as protocol 2 writes them) and refuses anything else before it runs. torchvision's dataset classes are not used:
-they unpickle unrestricted. A missing folder is downloaded with torchvision's helper, from torchvision's
-own URL and with its md5 checked.
+so here a restricted unpickler (data/restricted_pickle.py) admits only what these files hold and refuses
+anything else before it runs. torchvision's dataset classes are not used: they unpickle unrestricted.
+A missing folder is downloaded with torchvision's helper, from torchvision's own URL and with its md5 checked.
 
 Images come back as (N, 3, 32, 32) uint8: the files' own row layout (no transpose), the layout the
 network takes, and a quarter of float32's size for a set kept whole on the device.
@@ -19,12 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from code_used_upload.data.images import ImageData
+from code_used_upload.data.restricted_pickle import unpickle_arrays
 from code_used_upload.errors import UserError
-
-try:
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # numpy < 2
-    from numpy.core.multiarray import _reconstruct
 
 # the authors' Normalize((mean), (std)) per dataset (dataloader_cifar.py), RGB
 MEAN = {"cifar10": (0.4914, 0.4822, 0.4465), "cifar100": (0.507, 0.487, 0.441)}
@@ -112,51 +107,9 @@ def _class_indices(labels):
         return None
 
 
-class _Refused(pickle.UnpicklingError):
-    """A global that no CIFAR batch holds: the file is not an official one."""
-
-
-def _latin1_bytes(text, encoding):
-    """What protocol-2 pickles of bytes call (`_codecs.encode(text, 'latin1')`), for latin1 only."""
-    if encoding != "latin1":
-        raise _Refused(f"_codecs.encode with encoding {encoding!r}")
-    return text.encode("latin1")
-
-
-def _empty_bytes():
-    """What protocol-2 pickles of b'' call (`bytes()`): an empty array's data, e.g. an empty stand-in batch."""
-    return b""
-
-
-class CifarUnpickler(pickle.Unpickler):
-    """Unpickles dicts, lists, strings, numbers and numpy arrays, and nothing that could run code."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): _latin1_bytes,
-        ("__builtin__", "bytes"): _empty_bytes,  # protocol 2's name; find_class sees it before any renaming
-    }
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise _Refused(f"{module}.{name}")
-        return self.ALLOWED[module, name]
-
-
 def restricted_unpickle(path):
-    """Load a CIFAR batch file with CifarUnpickler and latin1 strings, as the authors' encoding."""
-    try:
-        with open(path, "rb") as handle:
-            return CifarUnpickler(handle, encoding="latin1").load()
-    except _Refused as refused:
-        raise UserError(f"{path} asks the unpickler for {refused}, which no CIFAR batch holds: it was not loaded; "
-                        f"delete {Path(path).parent} and download the official archive again") from None
-    except Exception as error:  # a truncated or corrupt pickle fails in many ways; all mean the same here
-        raise UserError(f"{path} is truncated or corrupt ({type(error).__name__}: {error}); "
-                        f"delete {Path(path).parent} and run again to download the set afresh") from error
+    """A CIFAR batch file, read by the restricted unpickler (data/restricted_pickle.py)."""
+    return unpickle_arrays(path, "CIFAR batch", f"delete {Path(path).parent} and run again to download the set afresh")
 
 
 def write_cifar_standin(folder, dataset, n_train, n_test, seed):

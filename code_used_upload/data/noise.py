@@ -1,5 +1,6 @@
-"""Synthetic label noise as the HMW authors inject it into CIFAR-10/100 (their dataloader_cifar.py and
-Asymmetric_Noise.py, from UniCon/DivideMix), always seeded and without a loop over samples.
+"""Label noise: synthetic, as the HMW authors inject it into CIFAR-10/100 (their dataloader_cifar.py and
+Asymmetric_Noise.py, from UniCon/DivideMix), always seeded and without a loop over samples; and real, people's
+labels from CIFAR-10N/100N (`cifar_n_labels`, the files in data/cifar_n.py).
 
 - `sym`: int(r * N) samples, a random subset, get a label drawn uniformly over all C classes, the true
   one included, so about r (C - 1) / C of the labels end up wrong. (Theirs: `random.shuffle` of the
@@ -23,6 +24,7 @@ same labels everywhere, but not the authors' labels.
 """
 import numpy as np
 
+from code_used_upload.data.cifar_n import LABEL_KEYS, read_label_file
 from code_used_upload.errors import UserError
 
 MODES = ("sym", "asym", "none")
@@ -67,3 +69,40 @@ def _check(labels, num_classes, mode, rate, seed):
     if labels.ndim != 1 or (len(labels) and (labels.min() < 0 or labels.max() >= num_classes)):
         raise UserError(f"labels must be one class index in 0..{num_classes - 1} per sample; "
                         f"got shape {labels.shape}, values {labels.min(initial=0)}..{labels.max(initial=0)}")
+
+
+def cifar_n_labels(path, label_set, train_labels):
+    """The people's labels (int64 (N,)) of `label_set` ("aggre", "worst", "random1", "random2", "random3" in
+    CIFAR-10N's file, "noisy" in CIFAR-100N's) in the CIFAR-N label file at `path`, for the training images
+    whose labels are `train_labels`.
+
+    The file's `clean_label` must equal `train_labels`: CIFAR-N's labels belong to CIFAR's python-version
+    training images in their order, and on other images, or in another order, they would land on the wrong
+    ones. The run's noise mask is then `noisy != train_labels`: the people's mistakes.
+    """
+    content = read_label_file(path)
+    clean = _label_array(content, "clean_label", path)
+    sets = [name for name, key in LABEL_KEYS.items() if isinstance(content, dict) and key in content]
+    if label_set not in sets:
+        raise UserError(f"{path} has no label set {label_set!r}: it has {', '.join(sets) or 'none'}")
+    noisy = _label_array(content, LABEL_KEYS[label_set], path)
+    if len(noisy) != len(clean) or (len(clean) and not 0 <= noisy.min() <= noisy.max() <= clean.max()):
+        raise UserError(f"{path}: its {LABEL_KEYS[label_set]} is not one class of clean_label's per image; "
+                        f"delete it and run again to download it afresh")
+    train_labels = np.asarray(train_labels)
+    if train_labels.shape != clean.shape or not np.array_equal(train_labels, clean):
+        found = (f"{len(train_labels)} training labels, the file {len(clean)}" if train_labels.shape != clean.shape
+                 else f"{np.count_nonzero(train_labels != clean)} of the {len(clean)} training labels differ")
+        raise UserError(f"{path}: its clean_label is not these training labels ({found}): the file's labels are for "
+                        f"CIFAR's python-version training images in their own order, and these are another data "
+                        f"set's or in another order (or the file is the other CIFAR's)")
+    return noisy
+
+
+def _label_array(content, key, path):
+    """content[key] as int64, where it is a 1-D integer array; a UserError naming the file otherwise."""
+    labels = content.get(key) if isinstance(content, dict) else None
+    if not (isinstance(labels, np.ndarray) and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)):
+        raise UserError(f"{path} is not a CIFAR-N label file: it needs {key!r}, one integer label per image; "
+                        f"delete it and run again to download it afresh")
+    return labels.astype(np.int64)
