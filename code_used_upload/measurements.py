@@ -353,16 +353,16 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def run_driver(argv, log, timeout_s=None):
-    """(seconds, peak resident bytes) of the driver with `argv` as a fresh child process, its output in
-    `log`. The peak is the driver process's own (PEAK_REPORTER; a Ray run's workers are not in it).
+def run_driver(argv, log, timeout_s=None, script=DRIVER):
+    """(seconds, peak resident bytes) of the driver (or another entry point, `script`) with `argv` as a fresh
+    child process, its output in `log`. The peak is the driver process's own (PEAK_REPORTER; a Ray run's workers are not in it).
     Raises RuntimeError with the end of the log if the driver fails or runs past `timeout_s`; then the
     child's whole process group (Ray's processes included) is stopped, so nothing outlives it."""
     started = time.perf_counter()
     peak_file = Path(log).with_name(Path(log).name + ".peak")
     try:
         with open(log, "w") as output:
-            child = subprocess.Popen([sys.executable, "-c", PEAK_REPORTER, str(peak_file), str(DRIVER), *argv],
+            child = subprocess.Popen([sys.executable, "-c", PEAK_REPORTER, str(peak_file), str(script), *argv],
                                      cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 child.wait(timeout=timeout_s)

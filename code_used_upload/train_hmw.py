@@ -49,6 +49,7 @@ from code_used_upload.errors import UserError, exit_status
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 AUTHORS_RATE = 0.2  # --r's default for sym and asym noise
+CIFAR_N_SPELLINGS = {"rand1": "random1", "rand2": "random2", "rand3": "random3", "noisy100": "noisy"}  # CIFAR-N's own
 
 
 def flag_bool(text):
@@ -69,8 +70,11 @@ def parse_args(argv=None):
     authors.add_argument("--data_path", default="./data", help="the folder that holds (or receives) "
                          "cifar-10-batches-py/ or cifar-100-python/; imagefolder: the folder of one subfolder of "
                          "images per class (default: ./data)")
-    authors.add_argument("--noise_mode", default=None, help="sym, asym, or none: the labels as they are (default: "
-                         "sym; imagefolder: none)")
+    authors.add_argument("--noise_mode", default=None, help="sym, asym, none (the labels as they are), or human: "
+                         "CIFAR-N's people's labels, the set --noise_type names (default: sym; imagefolder: none)")
+    authors.add_argument("--noise_type", default=None, help="--noise_mode human: CIFAR-10N's aggre, worst, random1, "
+                         "random2 or random3, CIFAR-100N's noisy (CIFAR-N's own rand1..3 and noisy100 too); the label "
+                         "file is downloaded into --data_path")
     authors.add_argument("--r", type=float, default=None, help=f"noise rate in 0..1 of sym and asym noise (default: "
                          f"{AUTHORS_RATE})")
     authors.add_argument("--method", default="hmw+cce", help="cce, sce, hmw+cce, hmw+sce, uc (UniCon), hmw+uc, or "
@@ -133,8 +137,19 @@ def parse_args(argv=None):
 
 
 def task_of(args, default_mode):
-    """The run's setting from --dataset, --noise_mode and --r: `<dataset>/<sym|asym><r>` or `<dataset>/none`."""
+    """The run's setting from --dataset, --noise_mode, --r and --noise_type: `<dataset>/<sym|asym><r>`,
+    `<dataset>/none` or `<dataset>/human-<label set>`."""
     mode = args.noise_mode or default_mode
+    if mode == "human":
+        if args.r is not None:
+            raise UserError(f"--r {args.r:g} with --noise_mode human: CIFAR-N's labels bring their own mistakes; "
+                            f"leave --r out")
+        if args.noise_type is None:
+            raise UserError("--noise_mode human needs --noise_type: aggre, worst, random1, random2 or random3 on "
+                            "cifar10, noisy on cifar100")
+        return f"{args.dataset}/human-{CIFAR_N_SPELLINGS.get(args.noise_type, args.noise_type)}"
+    if args.noise_type is not None:
+        raise UserError(f"--noise_type {args.noise_type}: CIFAR-N's label set, read with --noise_mode human")
     if mode != "none":
         return f"{args.dataset}/{mode}{AUTHORS_RATE if args.r is None else args.r:g}"
     if args.r is not None:
@@ -173,7 +188,7 @@ def run(args):
                      if_anneal=args.if_anneal, if_spherical=args.if_spherical, normalize_logits=args.normalize_logits)
     settings = RunSettings(epochs=args.num_epochs, batch_size=args.batch_size, device=device, precision=args.precision,
                            deterministic=args.deterministic)
-    noisy_run = resolve_run(setting, args.method, args.seed, options, hmw, settings)
+    noisy_run = resolve_run(setting, args.method, args.seed, options, hmw, settings, args.data_path)
     settings = replace(settings, threads=args.threads or noisy_run.cpu_threads or default_threads())
     folder = Path(args.check_loc or f"outputs/hmw/runs/{setting.name.replace('/', '_')}_{args.method}_seed{args.seed}")
     check_own_folder(folder, "--check_loc")  # before the data is read: a folder of yours is refused at once

@@ -6,17 +6,21 @@ from sklearn.metrics import roc_auc_score
 
 from code_used_upload.training.augment import normalise
 
+EVAL_PIXELS = 1024 * 32 * 32  # an evaluation batch's pixels: 1,024 CIFAR images, 20 photographs of 224 x 224
+
 
 @torch.no_grad()
-def predict_logits(model, images, mean, std, batch_size=1024):
+def predict_logits(model, images, mean, std, batch_size=None):
     """(N, C) float32 logits of `model` on uint8 `images` on its device, normalised a batch at a time, in
-    evaluation mode."""
+    evaluation mode; a batch holds EVAL_PIXELS pixels unless `batch_size` says otherwise, so that a batch of
+    photographs takes no more memory than one of CIFAR's images."""
     model.eval()
+    batch_size = batch_size or max(1, EVAL_PIXELS // (images.shape[-1] * images.shape[-2]))
     return torch.cat([model(normalise(images[start:start + batch_size], mean, std)).float()
                       for start in range(0, len(images), batch_size)])
 
 
-def test_accuracy(model, images, labels, mean, std, batch_size=1024):
+def test_accuracy(model, images, labels, mean, std, batch_size=None):
     """Top-1 accuracy (a fraction) of `model` on uint8 `images` on its device against the clean `labels`."""
     predicted = predict_logits(model, images, mean, std, batch_size).argmax(dim=1)
     return float((predicted.cpu() == torch.as_tensor(labels)).double().mean())

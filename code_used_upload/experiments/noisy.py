@@ -43,7 +43,7 @@ class NoisyLabelExperiment:
 
     def run(self, task, method, seed, settings):
         """The resolved run of one cell (experiments/noisy_run.py)."""
-        return resolve_run(parse_task(task), method, seed, self.run_options, self.options, settings)
+        return resolve_run(parse_task(task), method, seed, self.run_options, self.options, settings, self.data_path)
 
     def identity(self, task, method, seed, settings):
         run = self.run(task, method, seed, settings)

@@ -14,9 +14,10 @@ import numpy as np
 from code_used_upload.data.cifar import CIFAR10_NAMES, load_cifar
 from code_used_upload.data.digits import load_digits_split
 from code_used_upload.data.imagefolder import ImageFolderData, load_image_folder
-from code_used_upload.data.noise import noisy_labels
+from code_used_upload.data.cifar_n import cifar_n_file
+from code_used_upload.data.noise import cifar_n_labels, noisy_labels
 from code_used_upload.errors import UserError
-from code_used_upload.experiments.noisy_run import IMAGE_SIZE, VAL_FRACTION
+from code_used_upload.experiments.noisy_run import HUMAN, IMAGE_SIZE, VAL_FRACTION
 from code_used_upload.models.noisy import IMAGE_FOLDER
 
 CLASS_NAMES = {"cifar10": CIFAR10_NAMES}  # label_issues.csv's names of the classes (else their numbers)
@@ -78,5 +79,11 @@ def data_fingerprint(data):
 
 
 def run_labels(run, data):
-    """(noisy labels int64 (N,), is_noisy bool (N,)): the labels the run trains on and which of them are wrong."""
-    return noisy_labels(data.train_labels, data.num_classes, run.setting.mode, run.setting.rate, run.seed)
+    """(noisy labels int64 (N,), is_noisy bool (N,)): the labels the run trains on and which of them are wrong.
+    CIFAR-N's people's labels are read from their file in the run's data folder (downloaded there when
+    missing), their mistakes those that differ from CIFAR's labels."""
+    setting = run.setting
+    if setting.mode == HUMAN:
+        labels = cifar_n_labels(cifar_n_file(run.data_path, setting.dataset), setting.label_set, data.train_labels)
+        return labels, labels != data.train_labels
+    return noisy_labels(data.train_labels, data.num_classes, setting.mode, setting.rate, run.seed)

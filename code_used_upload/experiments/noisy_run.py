@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from code_used_upload.configs.identity import identity
+from code_used_upload.data.cifar_n import LABEL_SETS
 from code_used_upload.errors import UserError
 from code_used_upload.models.imagenet_resnet import IMAGENET, IMAGENET_MEAN, IMAGENET_STD, pretrained_name
 from code_used_upload.models.noisy import (CLEANLAB, DATASET_SIDES, HMW_PREFIX, IMAGE_FOLDER, UNICON,
@@ -30,7 +31,8 @@ from code_used_upload.training.augment import VIEWS
 from code_used_upload.training.settings import RunSettings
 from code_used_upload.training.unicon_loop import UniConRecipe
 
-TASK = re.compile(r"(?P<dataset>[a-z0-9]+)/(?P<mode>sym|asym|none)(?P<rate>[0-9.]*)")
+TASK = re.compile(r"(?P<dataset>[a-z0-9]+)/(?:(?P<mode>sym|asym|none)(?P<rate>[0-9.]*)|human-(?P<label_set>[a-z0-9]+))")
+HUMAN = "human"  # CIFAR-N's people's labels (data/cifar_n.py): `cifar10/human-worst`, `cifar100/human-noisy`
 VIEW_NAMES = {"none" if name is None else name: name for name in VIEWS}  # --augment's words -> the recipe's views
 IMAGE_SIZE = 32      # imagefolder: the side, in pixels, every image is resized to
 VAL_FRACTION = 0.1   # imagefolder: the share of the images held out, stratified, for the accuracy columns
@@ -40,23 +42,33 @@ IDENTITY_VERSION = 2  # 2: the resolved run (1, before: the flags as typed)
 @dataclass(frozen=True)
 class NoiseSetting:
     dataset: str
-    mode: str
-    rate: float
+    mode: str              # sym, asym, none, or human (CIFAR-N's labels)
+    rate: float            # sym, asym: the rate of the noise drawn; 0 otherwise
+    label_set: str = None  # human: CIFAR-N's label set (data/cifar_n.py LABEL_SETS)
 
     @property
     def name(self):
         """The one spelling of the setting: folders, tables and identities use it."""
+        if self.mode == HUMAN:
+            return f"{self.dataset}/{HUMAN}-{self.label_set}"
         return f"{self.dataset}/none" if self.mode == "none" else f"{self.dataset}/{self.mode}{self.rate:g}"
 
 
 def parse_task(task):
-    """`cifar10/sym0.5` or `imagefolder/none` (rate 0) -> NoiseSetting; a clear error for anything else."""
+    """`cifar10/sym0.5`, `imagefolder/none` (rate 0) or `cifar10/human-worst` -> NoiseSetting; a clear error for
+    anything else."""
     match = TASK.fullmatch(task)
+    if match and match["label_set"] is not None:
+        sets = LABEL_SETS.get(match["dataset"], ())
+        if match["label_set"] not in sets:
+            raise UserError(f"setting {task!r}: CIFAR-N's people's labels are "
+                            f"{', '.join(f'{d}/{HUMAN}-{name}' for d, names in LABEL_SETS.items() for name in names)}")
+        return NoiseSetting(match["dataset"], HUMAN, 0.0, match["label_set"])
     rate = match["rate"] if match else ""
     if not match or (rate != "" if match["mode"] == "none" else
                      not re.fullmatch(r"\d+(\.\d*)?|\.\d+", rate) or not 0 <= float(rate) <= 1):
-        raise UserError(f"setting {task!r}: write <dataset>/<sym|asym><rate> or <dataset>/none, e.g. cifar10/sym0.5, "
-                        f"cifar100/asym0.4 or {IMAGE_FOLDER}/none")
+        raise UserError(f"setting {task!r}: write <dataset>/<sym|asym><rate>, <dataset>/none or <dataset>/human-<label "
+                        f"set>, e.g. cifar10/sym0.5, cifar100/asym0.4, {IMAGE_FOLDER}/none or cifar10/human-worst")
     check_dataset(match["dataset"])
     return NoiseSetting(match["dataset"], match["mode"], float(rate or 0))
 
@@ -128,6 +140,7 @@ class NoisyRun:
     val_fraction: float = None  # imagefolder: the share held out
     pretrained: str = None    # resnet18/50: IMAGENET or a state dict's path
     cpu_threads: int = None   # the network's CPU threads unless the run says otherwise (None: every core)
+    data_path: str = None     # human: the folder of CIFAR-N's label file (data/cifar_n.py)
 
     @property
     def unicon(self):
@@ -160,7 +173,8 @@ class NoisyRun:
         """The run as cell.json and its identity record it: plain JSON values, the options only where used."""
         setting = self.setting
         recipe = asdict(self.recipe) if self.unicon else self.recipe.to_dict()
-        record = {"dataset": setting.dataset, "noise_mode": setting.mode, "r": setting.rate, "method": self.method,
+        noise = {"label_set": setting.label_set} if setting.mode == HUMAN else {"r": setting.rate}
+        record = {"dataset": setting.dataset, "noise_mode": setting.mode, **noise, "method": self.method,
                   "seed": self.seed, "arch": self.arch, "image_size": self.image_size, "recipe": recipe}
         if self.sce is not None:
             record["sce"] = list(self.sce)
@@ -184,9 +198,11 @@ class NoisyRun:
                         version=IDENTITY_VERSION)
 
 
-def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), settings=RunSettings(batch_size=None)):
+def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), settings=RunSettings(batch_size=None),
+                data_path=None):
     """The NoisyRun of `method` and `seed` under `setting` with `options`, `hmw` and the epochs and batch of
-    `settings` (None: the recipe's); a UserError for any combination that cannot run."""
+    `settings` (None: the recipe's), its data set under `data_path`; a UserError for any combination that
+    cannot run."""
     check_method(method)
     dataset = setting.dataset
     own_images = dataset == IMAGE_FOLDER
@@ -220,7 +236,8 @@ def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), s
                     hmw=hmw if method.startswith(HMW_PREFIX) else None,
                     cv_n_folds=options.cv_n_folds if method == CLEANLAB else None,
                     val_fraction=(options.val_fraction or VAL_FRACTION) if own_images else None,
-                    pretrained=options.pretrained, cpu_threads=setup.cpu_threads)
+                    pretrained=options.pretrained, cpu_threads=setup.cpu_threads,
+                    data_path=None if setting.mode != HUMAN else str(data_path))
 
 
 def _unicon_recipe(recipe, setting):

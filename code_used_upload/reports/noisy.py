@@ -59,8 +59,8 @@ def collect_noisy_results(outputfolder, methods, settings, with_identity=False):
 
 
 # what places a run in its table (its row, column and seed) and the fingerprints that follow from that place
-PLACING = ("dataset", "noise_mode", "r", "method", "seed", "data_sha256", "noise_sha256")
-VARYING_IN_A_ROW = ("seed", "r", "noise_sha256")  # a row's runs differ in these only
+PLACING = ("dataset", "noise_mode", "r", "label_set", "method", "seed", "data_sha256", "noise_sha256")
+VARYING_IN_A_ROW = ("seed", "r", "label_set", "noise_sha256")  # a row's runs differ in these only
 # the recipe's fields that only the ECG runs read, left out of a noisy-label table's statement
 ECG_ONLY = ("recipe.window_seconds", "recipe.stride_seconds", "recipe.aggregate", "recipe.checkpoint",
             "recipe.betas", "recipe.clip")
@@ -130,7 +130,8 @@ def write_noisy_summary(outputfolder, methods, settings, figure=True):
     parts = ["# Learning with noisy labels: HMW and its baselines", "",
              f"Each cell: mean(std, ddof=0) over the seeds that finished ({', '.join(map(str, seeds)) or 'none yet'}); "
              "`-`: none finished (AUROCs: no such score for the method, or no mislabelled sample). "
-             "Columns: <dataset>/<sym|asym><noise rate>.", "",
+             "Columns: <dataset>/<sym|asym><noise rate>, <dataset>/none (the labels as they are) or "
+             "<dataset>/human-<CIFAR-N's label set>.", "",
              *stated, ""]
     for key, title, scale in TABLES:
         if key in ("last_acc", "best_acc") or results[key].notna().any():

@@ -1,0 +1,132 @@
+"""Nothing a user owns is lost: a run is written only into a new or empty folder, a folder holding anything else
+('.' included) is refused in one line before anything is read, trained or written, and a checkpoint of
+other settings or of another device is refused wherever it lies, whatever its folder is called."""
+import pytest
+import torch
+
+from code_used_upload import order_results_hmw as hmw_grid
+from code_used_upload import order_results_ptbxl1_upload as ecg_grid
+from code_used_upload import train_hmw
+from code_used_upload.errors import UserError
+from code_used_upload.experiments.folders import cell_workspace
+
+DIGITS_RUN = ["--dataset", "digits", "--noise_mode", "sym", "--r", "0.6", "--method", "hmw+cce", "--seed", "3",
+              "--num_epochs", "3", "--milestones", "2", "--device", "cpu"]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def one_error_line(capsys):
+    error = capsys.readouterr().err.strip()
+    assert "Traceback" not in error and len(error.splitlines()) == 1, error
+    return error
+
+
+def plant(folder):
+    """A user's files in `folder`: a data file, a notebook in a subfolder; returns their bytes by path."""
+    (folder / "notebooks").mkdir(parents=True, exist_ok=True)
+    (folder / "data.csv").write_text("id,label\n1,cat\n")
+    (folder / "notebooks" / "analysis.ipynb").write_bytes(b"{\"cells\": []}")
+    return everything(folder)
+
+
+def everything(folder):
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_folder_of_yours_or_the_working_directory_is_refused_untouched(tmp_path, capsys, monkeypatch):
+    mine = tmp_path / "mine"
+    planted = plant(mine)
+    # CIFAR under a missing folder: the refusal comes before any data is read (or downloaded)
+    refused = ["--dataset", "cifar10", "--data_path", str(tmp_path / "no-cifar-here"), "--device", "cpu"]
+    assert train_hmw.main([*refused, "--check_loc", str(mine)]) == 2
+    assert f"{mine} is not empty and not a run of this toolkit (it holds data.csv, notebooks)" in one_error_line(capsys)
+    assert everything(mine) == planted and sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    monkeypatch.chdir(mine)
+    assert train_hmw.main([*refused, "--check_loc", "."]) == 2
+    assert ". is the working directory" in one_error_line(capsys) and everything(mine) == planted
+    assert train_hmw.main([*refused, "--check_loc", ".."]) == 2
+    assert "a folder above the working directory" in one_error_line(capsys) and everything(mine) == planted
+
+
+def test_an_empty_folder_receives_the_run_and_the_same_run_again_does_nothing(tmp_path, capsys):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    assert train_hmw.main([*DIGITS_RUN, "--check_loc", str(folder)]) == 0
+    written = everything(folder)
+    assert "cell.json" in written and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert train_hmw.main([*DIGITS_RUN, "--check_loc", str(folder)]) == 0
+    assert "nothing to do" in capsys.readouterr().out and everything(folder) == written
+
+
+def test_cell_workspace_never_replaces_what_it_did_not_write(tmp_path):
+    final = tmp_path / "cell"
+    planted = plant(final)
+    with pytest.raises(UserError, match="not a run of this toolkit"):
+        with cell_workspace(final):
+            pytest.fail("the block ran")
+    assert everything(final) == planted and sorted(p.name for p in tmp_path.iterdir()) == ["cell"]
+
+
+def test_the_grids_refuse_a_cell_folder_of_yours_before_training(tmp_path, capsys, synthetic_ptbxl):
+    cell = tmp_path / "hmw" / "digits" / "sym0.4" / "models" / "cce" / "seed0"
+    planted = plant(cell)
+    assert hmw_grid.main(["--settings", "digits/sym0.4", "--methods", "cce", "--seeds", "0", "--epochs", "2",
+                          "--device", "cpu", "--outputfolder", str(tmp_path / "hmw")]) == 2
+    assert f"{cell} is not empty" in (error := one_error_line(capsys)) and "give --outputfolder a new folder" in error
+    assert everything(cell) == planted and not (tmp_path / "hmw" / "results.md").exists()
+    ecg_cell = tmp_path / "ecg" / "exp1.1.1" / "models" / "fcn_wang" / "seed0"
+    planted = plant(ecg_cell)
+    assert ecg_grid.main(["--datafolder", str(synthetic_ptbxl), "--outputfolder", str(tmp_path / "ecg"), "--models",
+                          "fcn_wang", "--tasks", "superdiagnostic", "--seeds", "0", "--epochs", "1", "--device", "cpu"]) == 2
+    assert f"{ecg_cell} is not empty" in one_error_line(capsys)
+    assert everything(ecg_cell) == planted and not (tmp_path / "ecg" / "results.md").exists()
+
+
+def test_the_hmw_grid_refuses_a_checkpoint_of_other_settings_in_one_line(tmp_path, capsys, interrupt_noisy_run):
+    common = ["--settings", "digits/sym0.4", "--methods", "hmw+cce", "--seeds", "0", "--device", "cpu",
+              "--cpus-per-cell", "1", "--outputfolder", str(tmp_path)]
+    interrupt_noisy_run(1)
+    assert hmw_grid.main([*common, "--epochs", "3000"]) == 130
+    interrupt_noisy_run(None)
+    checkpoint = tmp_path / "digits" / "sym0.4" / "models" / "hmw+cce" / ".seed0.checkpoint.pt"
+    saved = checkpoint.read_bytes()
+    (tmp_path / "results.md").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert hmw_grid.main([*common, "--epochs", "3"]) == 2  # it printed a traceback, exited 1, rewrote results.md
+    assert f"{checkpoint} was made with other settings: recipe.epochs 3000 -> 3" in one_error_line(capsys)
+    assert checkpoint.read_bytes() == saved and not (tmp_path / "results.md").exists()
+
+
+def test_a_checkpoint_is_found_whatever_its_folder_is_called(tmp_path, capsys, interrupt_noisy_run):
+    folder = tmp_path / "run[1]"  # a glob pattern, unescaped, matched nothing: the checkpoint resumed silently
+    interrupt_noisy_run(1)
+    assert train_hmw.main([*DIGITS_RUN, "--check_loc", str(folder)]) == 130
+    interrupt_noisy_run(None)
+    checkpoint = tmp_path / ".run[1].checkpoint.pt"
+    saved = checkpoint.read_bytes()
+    capsys.readouterr()
+    assert train_hmw.main([*DIGITS_RUN, "--r", "0.2", "--check_loc", str(folder)]) == 2
+    assert "r 0.6 -> 0.2" in one_error_line(capsys) and checkpoint.read_bytes() == saved
+
+
+def test_a_checkpoint_of_another_device_is_refused_naming_both(tmp_path, capsys, interrupt_noisy_run):
+    folder = tmp_path / "run"
+    interrupt_noisy_run(1)
+    assert train_hmw.main([*DIGITS_RUN, "--check_loc", str(folder)]) == 130
+    interrupt_noisy_run(None)
+    checkpoint = tmp_path / ".run.checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["device"] == "cpu" and state["generator"].numel() == 5056  # a CPU generator's state
+    # as a CUDA machine writes it: its generator's state is 16 bytes, which a CPU generator cannot take
+    state.update(device="cuda", generator=torch.zeros(16, dtype=torch.uint8))
+    torch.save(state, checkpoint)
+    saved = checkpoint.read_bytes()
+    capsys.readouterr()
+    assert train_hmw.main([*DIGITS_RUN, "--check_loc", str(folder)]) == 2
+    error = one_error_line(capsys)
+    assert f"{checkpoint} was written on cuda and this run trains on cpu" in error and "--device" in error
+    assert checkpoint.read_bytes() == saved and not folder.exists()
+    del state["device"]  # a checkpoint of before the device was recorded: told by its generator's state
+    torch.save(state, checkpoint)
+    assert train_hmw.main([*DIGITS_RUN, "--check_loc", str(folder)]) == 2
+    assert "written on cuda" in one_error_line(capsys)
