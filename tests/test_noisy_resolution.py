@@ -130,3 +130,49 @@ def test_augment_none_trains_without_a_view_and_the_default_keeps_crop_flip(tmp_
         assert names == {None if augment == "none" else augment} and len(unchanged) >= 2
         # no view: every batch is its images, normalised; crop_flip: every batch moved or flipped some image
         assert all(unchanged) if augment == "none" else not any(unchanged)
+
+
+def test_cifar_n_runs_on_cifars_labels_and_refuses_other_ones(tmp_path, capsys, shared_dir):
+    import shutil
+
+    from code_used_upload.data.cifar_n import NOISE_RATES, read_label_file
+    from code_used_upload.data.images import ImageData
+    from code_used_upload.experiments.noisy_data import run_labels
+
+    data_path = tmp_path / "data"
+    data_path.mkdir()
+    shutil.copy(shared_dir / "cifar-n" / "CIFAR-10_human.pt", data_path)
+    clean = read_label_file(data_path / "CIFAR-10_human.pt")["clean_label"]
+    run = resolve_run(parse_task("cifar10/human-worst"), "hmw+cce", 0, data_path=data_path)
+    cifar = ImageData("cifar10", None, clean.astype(np.int64), None, None, 10, (0.5,), (0.2,))  # CIFAR's own labels
+    labels, is_noisy = run_labels(run, cifar)
+    assert is_noisy.tolist() == (labels != clean).tolist() and round(is_noisy.mean(), 4) == NOISE_RATES["worst"]
+    assert run.record()["label_set"] == "worst" and "r" not in run.record()
+    write_cifar_standin(data_path / "standin", "cifar10", n_train=50, n_test=10, seed=0)  # labels not CIFAR's
+    argv = ["--dataset", "cifar10", "--data_path", str(data_path / "standin"), "--noise_mode", "human", "--noise_type",
+            "rand1", "--device", "cpu", "--check_loc", str(tmp_path / "run")]
+    shutil.copy(shared_dir / "cifar-n" / "CIFAR-10_human.pt", data_path / "standin")
+    assert train_hmw.main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and f"{data_path / 'standin' / 'CIFAR-10_human.pt'}: its clean_label" in error
+    assert not (tmp_path / "run").exists()
+    for flags, said in ((["--noise_mode", "human"], "--noise_mode human needs --noise_type"),
+                        (["--noise_mode", "human", "--noise_type", "worst", "--r", "0.2"], "--r 0.2 with --noise_mode human"),
+                        (["--noise_type", "worst"], "--noise_type worst: CIFAR-N's label set"),
+                        (["--noise_mode", "human", "--noise_type", "noisy"], "cifar100/human-noisy")):
+        assert train_hmw.main(["--dataset", "cifar10", "--check_loc", str(tmp_path / "run"), *flags]) == 2
+        assert said in capsys.readouterr().err
+
+
+def test_the_data_set_is_decoded_once_whatever_the_call(tmp_path, monkeypatch):
+    from code_used_upload.experiments import noisy_data
+
+    folder = write_images(tmp_path / "images", {"a": colour_images(4, 0), "b": colour_images(4, 90)})
+    reads = []
+    real = noisy_data.load_image_folder
+    monkeypatch.setattr(noisy_data, "load_image_folder", lambda *args, **kwargs: reads.append(1) or real(*args, **kwargs))
+    first = noisy_data.load_images("imagefolder", str(folder), image_size=None, val_fraction=0.5)
+    again = noisy_data.load_images("imagefolder", folder, True, 32, 0.5)  # positional, a Path, the defaults spelt out
+    assert again is first and len(reads) == 1  # the grid called it both ways and decoded the folder twice
+    noisy_data.loaded_fingerprint("imagefolder", folder, 32, 0.5)
+    assert len(reads) == 1
