@@ -386,3 +386,26 @@ def log_tail(path, lines=30):
     text = Path(path).read_text(errors="replace").replace("\r", "\n")
     return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
+
+# ---------------------------------------------------------------- your own images
+
+TRAIN_HMW = Path(__file__).with_name("train_hmw.py")
+
+
+def measure_image_memory(scratch, per_class=(10, 667), side=160, arch="mlp", batch_size=16):
+    """{images: (seconds, peak resident bytes, the folder's pixel bytes)} of a one-epoch `train_hmw.py` run on a
+    folder of photographs of `side` px (data/photos.py: three classes, `per_class` images each, 30 and 2,001
+    by default) in a fresh child process each, with the same network and batch, so that what the peaks
+    differ by is what holding the images costs."""
+    from code_used_upload.data.photos import CLASSES, write_photo_folder
+
+    results = {}
+    for count in per_class:
+        images = count * len(CLASSES)
+        folder = write_photo_folder(Path(scratch) / f"photos{images}", count, side)
+        flags = ["--dataset", "imagefolder", "--data_path", str(folder), "--image_size", str(side), "--arch", arch,
+                 "--batch_size", str(batch_size), "--num_epochs", "1", "--device", "cpu",
+                 "--check_loc", str(Path(scratch) / f"run{images}")]
+        seconds, peak = run_driver(flags, Path(scratch) / f"run{images}.log", script=TRAIN_HMW)
+        results[images] = (seconds, peak, images * 3 * side * side)
+    return results
