@@ -159,13 +159,15 @@ def test_every_unreadable_file_is_named_in_one_message(tmp_path):
     (tmp_path / "cat" / "garbage.png").write_bytes(b"\x00garbage, not a PNG")
     whole = (tmp_path / "dog" / "0.png").read_bytes()
     (tmp_path / "dog" / "truncated.png").write_bytes(whole[: len(whole) // 2])  # its header reads; its pixels do not
+    os.mkfifo(tmp_path / "cat" / "pipe.png")  # opened, it would wait for a writer forever
     with pytest.raises(UserError) as raised:
         load_image_folder(tmp_path, image_size=4, val_fraction=0.5)
     message = str(raised.value)
-    assert message.startswith(f"2 unreadable files under {tmp_path}") and "\n" not in message
-    for path, name in ((tmp_path / "cat" / "garbage.png", "cat"), (tmp_path / "dog" / "truncated.png", "dog")):
+    assert message.startswith(f"3 unreadable files under {tmp_path}") and "\n" not in message
+    for path, name in ((tmp_path / "cat" / "garbage.png", "cat"), (tmp_path / "cat" / "pipe.png", "cat"),
+                       (tmp_path / "dog" / "truncated.png", "dog")):
         assert f"{path} (class {name}) is not a readable image" in message
-    for i in range(10):
+    for i in range(9):
         (tmp_path / "dog" / f"z{i}.png").write_bytes(b"")
     with pytest.raises(UserError, match=r"^12 unreadable files .*; and 2 more; replace or delete them$") as raised:
         load_image_folder(tmp_path, image_size=4, val_fraction=0.5)

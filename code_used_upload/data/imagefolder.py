@@ -33,6 +33,7 @@ per-channel mean and std of the pixel values scaled to 0..1, as data/digits.py.
 """
 import math
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,10 +157,14 @@ def _find_images(root):
     for label, name in enumerate(classes):
         for path in _class_files(root / name, name, found, seen_folders):
             try:
-                identity = _identity(path)
+                status = os.stat(path)
             except OSError as error:  # a link to nothing, or to itself
                 found.failures.append((path, name, f"is not a readable image ({_reason(error)})"))
                 continue
+            if not stat.S_ISREG(status.st_mode):  # a pipe would block the read, a device never end it
+                found.failures.append((path, name, "is not a readable image (not a regular file)"))
+                continue
+            identity = status.st_dev, status.st_ino
             if identity in seen_files:
                 found.skipped_repeats += 1
             else:
@@ -199,7 +204,7 @@ def _class_files(class_folder, name, found, seen_folders):
 
 
 def _identity(path):
-    """What a file or folder is on disk, whatever path leads there: (device, inode), links followed."""
+    """What a folder is on disk, whatever path leads there: (device, inode), links followed."""
     status = os.stat(path)
     return status.st_dev, status.st_ino
 
