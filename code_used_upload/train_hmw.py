@@ -193,7 +193,7 @@ def run(args):
     folder = Path(args.check_loc or f"outputs/hmw/runs/{setting.name.replace('/', '_')}_{args.method}_seed{args.seed}")
     check_own_folder(folder, "--check_loc")  # before the data is read: a folder of yours is refused at once
     images = load_images(args.dataset, args.data_path, image_size=args.image_size, val_fraction=args.val_fraction,
-                         num_class=args.num_class)
+                         num_class=args.num_class, threads=settings.threads)
     complete = is_complete(folder)
     summary = run_noisy_cell(images, noisy_run, settings, folder)
     # the AUROCs there are: none without known mislabelled samples (--noise_mode none)

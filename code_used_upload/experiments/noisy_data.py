@@ -33,14 +33,17 @@ def _key(dataset, data_path, image_size, val_fraction):
     return (dataset, folder if dataset != "digits" else None, None, None)
 
 
-def load_images(dataset, data_path, download=True, image_size=None, val_fraction=None, num_class=None):
+def load_images(dataset, data_path, download=True, image_size=None, val_fraction=None, num_class=None, threads=None):
     """The data set as an ImageFolderData, read once per process (`download`: CIFAR is downloaded when missing).
-    `image_size`, `val_fraction` (None: IMAGE_SIZE, VAL_FRACTION) and `num_class` (a check of the class
-    folders) are an image folder's."""
+    `image_size`, `val_fraction` (None: IMAGE_SIZE, VAL_FRACTION), `num_class` (a check of the class folders)
+    and `threads` (the decoding threads; None: every core) are an image folder's, whose notes (what its
+    reading passed over) go to the run's log."""
     key = _key(dataset, data_path, image_size, val_fraction)
     if key not in _loaded:
         if dataset == IMAGE_FOLDER:
-            images = load_image_folder(data_path, key[2], key[3], SPLIT_SEED, num_class)
+            images = load_image_folder(data_path, key[2], key[3], SPLIT_SEED, num_class, threads=threads)
+            for note in images.notes:
+                print(note)
         else:
             data = load_digits_split() if dataset == "digits" else load_cifar(data_path, dataset, download=download)
             images = ImageFolderData(data, [str(row) for row in range(len(data.train_labels))], CLASS_NAMES.get(dataset))
