@@ -76,9 +76,11 @@ def crop_and_flip(images, rows, tops, lefts, flips):
     return windows(padded, ys, xs)
 
 
-def normalise(images, mean, std):
+def normalise(images, mean, std, out=None):
     """uint8 (B, 3, H, W) -> float32 (x / 255 - mean) / std per channel: ToTensor then Normalize, the same
-    operations in the same order, so the same numbers. The test set's only transform."""
+    operations in the same order, so the same numbers. The test set's only transform. `out`: a float32
+    tensor of the images' shape to write into, instead of a new one."""
     mean = torch.as_tensor(mean, dtype=torch.float32, device=images.device)[:, None, None]
     std = torch.as_tensor(std, dtype=torch.float32, device=images.device)[:, None, None]
-    return images.float().div(255).sub_(mean).div_(std)
+    floats = torch.empty(images.shape, dtype=torch.float32, device=images.device) if out is None else out
+    return floats.copy_(images).div_(255).sub_(mean).div_(std)
