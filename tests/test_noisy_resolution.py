@@ -31,9 +31,10 @@ def same_identity(run, other):
 
 def test_the_same_run_spelled_out_is_the_same_run():
     plain = resolve_run(DIGITS, "cce", 0)
-    spelled = resolve_run(DIGITS, "cce", 0, RunOptions(lr=0.02, milestones=(50, 80), warm_up=10, cv_n_folds=3),
+    spelled = resolve_run(DIGITS, "cce", 0, RunOptions(lr=0.02, milestones=(50, 80), warm_up=5, cv_n_folds=3),
                           HMWOptions(alpha=50), RunSettings(epochs=100, batch_size=32))
-    assert same_identity(plain, spelled)  # the recipe's own values, and options cce does not use
+    assert same_identity(plain, spelled)  # the recipe's own values, and options cce does not use (its warm-up too)
+    assert not same_identity(resolve_run(DIGITS, "hmw+cce", 0), resolve_run(DIGITS, "hmw+cce", 0, RunOptions(warm_up=5)))
     authors = resolve_run(CIFAR10, "hmw+cce", 123, RunOptions(milestones=(125, 200)), settings=RunSettings(epochs=250))
     assert same_identity(resolve_run(CIFAR10, "hmw+cce", 123), authors)  # their README's explicit defaults
     for other in (resolve_run(DIGITS, "cce", 0, RunOptions(lr=0.01)), resolve_run(DIGITS, "cce", 0, RunOptions(augment="shift")),

@@ -173,6 +173,8 @@ class NoisyRun:
         """The run as cell.json and its identity record it: plain JSON values, the options only where used."""
         setting = self.setting
         recipe = asdict(self.recipe) if self.unicon else self.recipe.to_dict()
+        if not self.unicon and self.hmw is None:  # no weights: the epochs before them change nothing
+            del recipe["unweighted_epochs"]
         noise = {"label_set": setting.label_set} if setting.mode == HUMAN else {"r": setting.rate}
         record = {"dataset": setting.dataset, "noise_mode": setting.mode, **noise, "method": self.method,
                   "seed": self.seed, "arch": self.arch, "image_size": self.image_size, "recipe": recipe}
