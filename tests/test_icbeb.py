@@ -186,6 +186,117 @@ def test_icbeb_labels_are_the_nine_codes_in_alphabetical_order(converted):
         icbeb_labels(pd.DataFrame({"scp_codes": [{"PVC": 100}]}))
 
 
+# PhysioNet's copy (CinC Challenge 2020/2021, training/cpsc_2018/g1..g7): .hea with #Dx beside a MATLAB v4 `val`
+
+CINC = SAMPLE / "cinc-format"
+CINC_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+# records beyond the shared ten, written in the same layout: #Dx in another order than the published table's,
+# three labels, a code the challenge's REFERENCE.csv repeats (6,6), an age PhysioNet does not know
+MORE_RECORDS = {"A0163": ("270492004,164931005", "52"), "A1666": ("284470004,59118001,164931005", "71"),
+                "A0953": ("284470004", "78"), "A1549": ("59118001", "NaN")}
+
+
+def write_cinc_record(folder, name, val, dx, age, sex="Male"):
+    """A record as PhysioNet's CinC releases carry CPSC 2018: the header (initial value and 16-bit checksum
+    of every lead, the date CinC 2021's copies carry) and `val` written by scipy as MATLAB v4."""
+    folder.mkdir(parents=True, exist_ok=True)
+    savemat(folder / f"{name}.mat", {"val": val}, format="4")
+    checksums = (val.astype(np.int64).sum(axis=1) + 2**15) % 2**16 - 2**15
+    lines = [f"{name} 12 500 {val.shape[1]} 12-May-2020 12:33:59"]
+    lines += [f"{name}.mat 16+24 1000/mV 16 0 {first} {checksum} 0 {lead}"
+              for first, checksum, lead in zip(val[:, 0], checksums, CINC_LEADS)]
+    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
+    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
+
+
+def physionet_files(folder):
+    """The shared ten verbatim and MORE_RECORDS, spread over g1..g7 as PhysioNet lays them out; no REFERENCE.csv."""
+    for i, name in enumerate(sorted(RECORDS)):
+        group = folder / "training" / "cpsc_2018" / f"g{i % 7 + 1}"
+        group.mkdir(parents=True, exist_ok=True)
+        for suffix in (".hea", ".mat"):
+            shutil.copyfile(CINC / f"{name}{suffix}", group / f"{name}{suffix}")
+    for i, (name, (dx, age)) in enumerate(MORE_RECORDS.items()):
+        signal = np.random.default_rng(i).normal(0, 300, (12, 3000 + 7 * i)).round().astype(np.int16)
+        write_cinc_record(folder / "training" / "cpsc_2018" / f"g{i + 1}", name, signal, dx, age)
+    return folder
+
+
+def cinc_val(src, name):
+    return loadmat(next(src.rglob(f"{name}.mat")))["val"]
+
+
+def test_the_cinc_writer_here_reproduces_physionets_files_byte_for_byte(tmp_path):
+    header = (CINC / "A1986.hea").read_text().splitlines()
+    age, sex, dx = (line.split(": ")[1] for line in header[13:16])
+    write_cinc_record(tmp_path, "A1986", loadmat(CINC / "A1986.mat")["val"], dx, age, sex)
+    for suffix in (".hea", ".mat"):
+        assert (tmp_path / f"A1986{suffix}").read_bytes() == (CINC / f"A1986{suffix}").read_bytes()
+
+
+def test_physionets_layout_converts_to_the_published_ids_folds_labels_and_val_over_1000(tmp_path):
+    src = physionet_files(tmp_path / "physionet")
+    dst = convert(src, tmp_path / "ICBEB", workers=2, progress=False)
+    split = load_split().set_index("filename")
+    database = pd.read_csv(dst / "icbeb_database.csv", index_col=0)
+    names = sorted([*RECORDS, *MORE_RECORDS], key=lambda name: split.loc[name, "ecg_id"])
+    assert database["filename"].tolist() == names
+    for column in ("ecg_id", "strat_fold", "scp_codes"):
+        assert database[column].tolist() == split.loc[names, column].tolist(), column
+    assert list(database.index) == (database["ecg_id"] - 1).tolist()
+    published = pd.read_csv(SAMPLE / "icbeb_database.csv", index_col=0)  # the ten: every column the benchmark's
+    pd.testing.assert_frame_equal(database.loc[published.index], published)
+    assert np.isnan(database.set_index("filename").loc["A1549", "age"])
+    for name in names:
+        ecg_id, val = split.loc[name, "ecg_id"], cinc_val(src, name)
+        at_500 = wfdb.rdrecord(str(dst / "records500" / str(ecg_id)))
+        np.testing.assert_array_equal(at_500.p_signal, val.T / 1000)  # exactly: PhysioNet's gain kept
+        at_100 = wfdb.rdrecord(str(dst / "records100" / str(ecg_id)))
+        zoomed = np.stack([zoom(lead, 0.2) for lead in val / 1000], axis=1)
+        assert at_100.sig_len == round(val.shape[1] / 5) and at_100.sig_name == LEADS and at_100.fs == 100
+        assert np.all(np.abs(at_100.p_signal - zoomed) <= 1 / np.array(at_100.adc_gain)), name
+    for name in RECORDS:  # PhysioNet's samples are the challenge's rounded to 1 uV
+        assert np.abs(cinc_val(src, name) / 1000 - mat_data(name)).max() <= 0.0005 + 1e-12
+
+
+def damage_header(src, name, old, new):
+    header = next(src.rglob(f"{name}.hea"))
+    header.write_text(header.read_text().replace(old, new))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda src: damage_header(src, "A1985", "#Dx: 429622005", "#Dx: 426783006"),
+     r"#Dx lines under .* label records A1985 \['NORM'\] \(published \{'STD_': 100\}\)"),
+    (lambda src: damage_header(src, "A0163", "#Dx: 270492004,164931005", "#Dx: 270492004"),
+     r"A0163 \['1AVB'\] \(published \{'STE_': 100, '1AVB': 100\}\)"),
+    (lambda src: damage_header(src, "A1985", "#Dx: 429622005", "#Dx: 429622005,427172004"),
+     r"records A1985 \(429622005 427172004\) no label or a code outside CPSC 2018's nine classes"),
+    (lambda src: damage_header(src, "A1985", "#Dx: 429622005\n", ""), r"records A1985 \(none\) no label"),
+    (lambda src: next(src.rglob("A1981.mat")).unlink(), "records A1981 .* have a header but no .mat beside it"),
+    (lambda src: write_cinc_record(src / "extra", "E00001", np.zeros((12, 10), np.int16), "426783006", "1"),
+     "records E00001 .* not in the benchmark's ICBEB 2018 table"),
+])
+def test_bad_physionet_records_are_named_before_anything_is_written(tmp_path, damage, message):
+    src, dst = physionet_files(tmp_path / "physionet"), tmp_path / "ICBEB"
+    damage(src)
+    with pytest.raises(UserError, match=message):
+        convert(src, dst, workers=1, progress=False)
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("1000/mV", "200/mV", r"gains \[200.0\]"),
+    ("#Sex: Female", "#Sex: Unknown", "sex 'Unknown'"),
+    ("9500 12-May-2020", "9501 12-May-2020", r"val int16 \(12, 9500\)"),
+])
+def test_a_record_unlike_physionets_is_named_and_nothing_looks_complete(tmp_path, old, new, message):
+    src, dst = physionet_files(tmp_path / "physionet"), tmp_path / "ICBEB"
+    damage_header(src, "A1984", old, new)  # ecg_id 47: the first to convert
+    with pytest.raises(UserError, match=rf"A1984\.hea is not a CPSC 2018 record as PhysioNet distributes it .*{message}"):
+        convert(src, dst, workers=1, progress=False)
+    assert not (dst / "icbeb_database.csv").exists()
+
+
 def test_shipped_split_is_the_published_table():
     split = load_split()
     full = pd.read_csv(SAMPLE / "icbeb_database_full.csv", index_col=0)
