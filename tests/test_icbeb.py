@@ -2,6 +2,7 @@
 its resumable conversion and clear errors, the task labels, and get_icbeb.sh offline."""
 
 import ast
+import hashlib
 import os
 import shutil
 import subprocess
@@ -236,7 +237,7 @@ def test_the_cinc_writer_here_reproduces_physionets_files_byte_for_byte(tmp_path
 
 def test_physionets_layout_converts_to_the_published_ids_folds_labels_and_val_over_1000(tmp_path):
     src = physionet_files(tmp_path / "physionet")
-    dst = convert(src, tmp_path / "ICBEB", workers=2, progress=False)
+    dst = convert(src, tmp_path / "ICBEB", workers=1, progress=False)
     split = load_split().set_index("filename")
     database = pd.read_csv(dst / "icbeb_database.csv", index_col=0)
     names = sorted([*RECORDS, *MORE_RECORDS], key=lambda name: split.loc[name, "ecg_id"])
@@ -307,8 +308,8 @@ def test_shipped_split_is_the_published_table():
 
 # get_icbeb.sh, offline: archives served from a local folder (file://) or a refused port
 
-def run_script(tmp_path, url):
-    env = dict(os.environ, ICBEB_URL=url, ICBEB_DIR=str(tmp_path / "data" / "ICBEB"),
+def run_script(tmp_path, url, source="challenge"):
+    env = dict(os.environ, ICBEB_SOURCE=source, ICBEB_URL=url, ICBEB_DIR=str(tmp_path / "data" / "ICBEB"),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
 
@@ -390,3 +391,91 @@ def test_script_moves_only_a_complete_conversion_into_place(tmp_path):
     assert sorted(os.listdir(tmp_path / "data")) == ["ICBEB", "ICBEB.download"]  # raw files kept for a rerun
     again = run_script(tmp_path, "http://127.0.0.1:9")
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+# get_icbeb.sh from PhysioNet (the default), offline: a release served from a local folder (file://)
+
+SNOMED = {code: snomed for snomed, code in icbeb.SNOMED_CODES.items()}
+
+
+def release_path(name, suffix):
+    """Where PhysioNet keeps a CPSC 2018 file: A0001..A1000 in g1, A1001..A2000 in g2, and so on."""
+    return f"training/cpsc_2018/g{(int(name[1:]) - 1) // 1000 + 1}/{name}{suffix}"
+
+
+def release_files(names):
+    """{path: bytes} of a CinC release: the records `names` under training/cpsc_2018/g*/ (headers carrying just
+    the published labels on #Dx, the same few bytes in every .mat), another source's record, a RECORDS file."""
+    labels = load_split().set_index("filename")["scp_codes"].map(ast.literal_eval)
+    files = {"training/georgia/g1/E00001.hea": b"not CPSC 2018", "training/cpsc_2018/g1/RECORDS": b"A0001\n"}
+    for name in names:
+        files[release_path(name, ".hea")] = f"#Dx: {','.join(SNOMED[code] for code in labels[name])}\n".encode()
+        files[release_path(name, ".mat")] = b"not a record"
+    return files
+
+
+def write_files(folder, files):
+    """`files` under `folder`, each content written once and linked wherever it recurs (a link costs a
+    seventh of a write here, which matters for 13,754 files)."""
+    first = {}
+    for path, data in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        if data in first:
+            os.link(first[data], folder / path)
+        else:
+            (folder / path).write_bytes(data)
+            first[data] = folder / path
+
+
+def serve_release(folder, files, listed=None):
+    """`files` in `folder` and the SHA256SUMS.txt of `listed` (default: `files`) as PhysioNet writes it (one
+    space); a file:// URL to it."""
+    write_files(folder, files)
+    (folder / "SHA256SUMS.txt").write_text("".join(f"{hashlib.sha256(data).hexdigest()} {path}\n"
+                                                   for path, data in sorted((listed or files).items())))
+    return f"file://{folder}"
+
+
+def test_script_from_physionet_refuses_a_release_without_cpsc_2018_in_one_line(tmp_path):
+    result = run_script(tmp_path, serve_release(tmp_path / "www", release_files(sorted(RECORDS))), source="physionet")
+    assert result.returncode != 0
+    assert last_line(result).startswith("get_icbeb.sh: 6867 of the 6877 records have no .hea and .mat under "
+                                        "training/cpsc_2018/ in file://")
+    assert "ICBEB_SOURCE=challenge" in last_line(result)
+    assert os.listdir(tmp_path / "data") == ["ICBEB.download"] and not list((tmp_path / "data").rglob("*.mat"))
+
+
+def test_script_from_physionet_checks_every_file_resumes_and_hands_the_records_to_the_converter(tmp_path):
+    """A release whose CPSC 2018 files are in the download folder already (placed by hand), all but a few (the
+    server holds only those): one of them was broken off (resumed), one is changed on the server (refused,
+    then downloaded again). Writing 13,754 files takes seconds here: they are written once, mostly as links."""
+    www, downloads = tmp_path / "www", tmp_path / "data" / "ICBEB.download"
+    files = release_files(sorted(load_split()["filename"]))
+    resumed, changed = release_path("A0002", ".mat"), release_path("A0005", ".mat")
+    served = {path: data for path, data in files.items() if "A000" in path or "/A" not in path}  # A0001..A0009, others
+    by_hand = {path: data for path, data in files.items() if path not in served}
+    part = b"XY"  # the broken download's first bytes differ from the server's: only a resumed download matches
+    url = serve_release(www, {**served, changed: b"changed on the server"},
+                        listed={**files, resumed: part + files[resumed][2:]})
+    write_files(downloads, {**by_hand, f".downloading/{resumed}": part})
+    placed = {path: (downloads / path).stat().st_mtime_ns for path in list(by_hand)[::500]}
+
+    damaged = run_script(tmp_path, url, source="physionet")
+    assert last_line(damaged) == ("get_icbeb.sh: 1 downloaded files do not match the release's SHA256SUMS.txt (e.g. "
+                                  f"{changed}; removed them); re-run ./get_icbeb.sh to download them again.")
+    assert "Downloading 18 of the 13754 files of CPSC 2018" in damaged.stdout  # A0001..A0009
+    assert (downloads / resumed).read_bytes() == part + files[resumed][2:]
+    assert {path: (downloads / path).stat().st_mtime_ns for path in placed} == placed  # used as they were
+    got = {str(path.relative_to(downloads)) for path in downloads.rglob("*") if path.is_file()}
+    assert got == {*files, "SHA256SUMS.txt", "cpsc_2018.SHA256SUMS.txt"} - {  # CPSC 2018's records only
+        "training/georgia/g1/E00001.hea", "training/cpsc_2018/g1/RECORDS", changed}
+
+    write_files(www, {changed: files[changed]})
+    converted = run_script(tmp_path, url, source="physionet")
+    assert "Downloading 1 of the 13754 files of CPSC 2018" in converted.stdout
+    # every record reached the converter in PhysioNet's layout: the #Dx lines agree with the published
+    # table, the first record to convert (ecg_id 1) is not a real one
+    assert "A0416.hea or A0416.mat is not a readable PhysioNet record" in converted.stderr
+    assert last_line(converted).startswith("get_icbeb.sh: the conversion failed (the message above says why)")
+    assert not (tmp_path / "data" / "ICBEB").exists() and (tmp_path / "data" / "ICBEB.partial").is_dir()
+    assert not (downloads / ".downloading").exists()
