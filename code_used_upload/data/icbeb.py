@@ -154,8 +154,9 @@ def _records_to_convert(src):
     split = load_split().set_index("filename")
     unknown = records.index.difference(split.index)
     if len(unknown):
+        where = " (of PhysioNet's release, pass its folder training/cpsc_2018)" if _is_physionet(records) else ""
         raise UserError(f"records {_names(unknown)} under {src} are not in the benchmark's ICBEB 2018 table "
-                        f"({SPLIT.name}): remove them; only the challenge's 6,877 training records convert.")
+                        f"({SPLIT.name}): remove them{where}; only the challenge's 6,877 training records convert.")
     rows = split.loc[records.index].assign(path=records)
     if _is_physionet(records):
         _check_physionet_labels(records, rows["scp_codes"], src)

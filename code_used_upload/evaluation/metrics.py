@@ -231,15 +231,21 @@ def _weighted_label_average_precisions(y_true, y_pred, weights):
 
     sklearn's average_precision_score: the sum over the distinct scores, from the highest down, of the
     recall gained there times the precision of everything scored at least that high (ties taken together).
+    Recall is gained only at scores that positives have, so the precision is taken there alone (most labels
+    are rare: a fraction of the scores).
     """
     weights = np.asarray(weights, dtype=np.float64)
     precisions = np.empty((len(weights), y_true.shape[1]))
     for label in range(y_true.shape[1]):
         pos, neg = _weights_by_score(y_true[:, label], y_pred[:, label], weights)
-        tp, fp = (np.cumsum(w[:, ::-1], axis=1)[:, ::-1] for w in (pos, neg))  # weight scored >= each score
-        precision_at = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=tp + fp > 0)
-        defined = (tp[:, 0] > 0) & (fp[:, 0] > 0)  # as for the AUC: a positive and a negative
-        precisions[:, label] = np.where(defined, (pos * precision_at).sum(axis=1) / tp[:, 0], np.nan)
+        pos, neg = pos[:, ::-1], neg[:, ::-1]  # highest score first
+        gained = pos.any(axis=0)
+        tp, scored = np.cumsum(pos, axis=1)[:, gained], np.cumsum(pos + neg, axis=1)[:, gained]  # weight >= score
+        precision_at = tp / np.maximum(scored, np.finfo(np.float64).tiny)  # 0 where nothing weighs: no gain there
+        positives, negatives = pos.sum(axis=1), neg.sum(axis=1)
+        defined = (positives > 0) & (negatives > 0)  # as for the AUC: a positive and a negative
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precisions[:, label] = np.where(defined, (pos[:, gained] * precision_at).sum(axis=1) / positives, np.nan)
     return precisions
 
 
