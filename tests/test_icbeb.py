@@ -1,5 +1,6 @@
-"""ICBEB 2018: ten real challenge records through the converter, against the benchmark's own table rows,
-its resumable conversion and clear errors, the task labels, and get_icbeb.sh offline."""
+"""ICBEB 2018: ten real challenge records through the converter, in the challenge's files and in PhysioNet's
+(with more records written in PhysioNet's layout), against the benchmark's own table rows, its resumable
+conversion and clear errors, the task labels, and get_icbeb.sh offline from either source."""
 
 import ast
 import hashlib
@@ -45,6 +46,51 @@ def challenge_files(folder):
 
 def mat_data(name):
     return loadmat(SAMPLE / f"{name}.mat")["ECG"][0][0][2]
+
+
+# PhysioNet's copy (CinC Challenge 2020/2021, training/cpsc_2018/g1..g7): .hea with #Dx beside a MATLAB v4 `val`
+
+CINC = SAMPLE / "cinc-format"
+CINC_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+# records beyond the shared ten, written in the same layout: #Dx in another order than the published table's,
+# three labels, a code the challenge's REFERENCE.csv repeats (6,6), an age PhysioNet does not know
+MORE_RECORDS = {"A0163": ("270492004,164931005", "52"), "A1666": ("284470004,59118001,164931005", "71"),
+                "A0953": ("284470004", "78"), "A1549": ("59118001", "NaN")}
+
+
+def write_cinc_record(folder, name, val, dx, age, sex="Male"):
+    """A record as PhysioNet's CinC releases carry CPSC 2018: the header (initial value and 16-bit checksum
+    of every lead, the date CinC 2021's copies carry) and `val` written by scipy as MATLAB v4."""
+    folder.mkdir(parents=True, exist_ok=True)
+    savemat(folder / f"{name}.mat", {"val": val}, format="4")
+    checksums = (val.astype(np.int64).sum(axis=1) + 2**15) % 2**16 - 2**15
+    lines = [f"{name} 12 500 {val.shape[1]} 12-May-2020 12:33:59"]
+    lines += [f"{name}.mat 16+24 1000/mV 16 0 {first} {checksum} 0 {lead}"
+              for first, checksum, lead in zip(val[:, 0], checksums, CINC_LEADS)]
+    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
+    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
+
+
+def physionet_files(folder):
+    """The shared ten verbatim and MORE_RECORDS, spread over g1..g7 as PhysioNet lays them out; no REFERENCE.csv."""
+    for i, name in enumerate(sorted(RECORDS)):
+        group = folder / "training" / "cpsc_2018" / f"g{i % 7 + 1}"
+        group.mkdir(parents=True, exist_ok=True)
+        for suffix in (".hea", ".mat"):
+            shutil.copyfile(CINC / f"{name}{suffix}", group / f"{name}{suffix}")
+    for i, (name, (dx, age)) in enumerate(MORE_RECORDS.items()):
+        signal = np.random.default_rng(i).normal(0, 300, (12, 3000 + 7 * i)).round().astype(np.int16)
+        write_cinc_record(folder / "training" / "cpsc_2018" / f"g{i + 1}", name, signal, dx, age)
+    return folder
+
+
+def cinc_val(src, name):
+    return loadmat(next(src.rglob(f"{name}.mat")))["val"]
+
+
+def damage_header(src, name, old, new):
+    header = next(src.rglob(f"{name}.hea"))
+    header.write_text(header.read_text().replace(old, new))
 
 
 @pytest.fixture(scope="module")
@@ -147,18 +193,28 @@ def edit_reference(folder, record, codes):
     (folder / "REFERENCE.csv").write_text(reference.replace(f"{record},8,,", f"{record},{codes}"))
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda src: edit_reference(src, "A1985", "1,,"), r"A1985 \{'NORM': 100\} \(published \{'STD_': 100\}\)"),
-    (lambda src: edit_reference(src, "A1985", "8,10,"), r"records A1985 \(8 10\) no label or a code outside 1-9"),
-    (lambda src: edit_reference(src, "A1985", ",,"), r"records A1985 \(none\) no label"),
-    (lambda src: shutil.copyfile(src / "TrainingSet1/A1980.mat", src / "TrainingSet1/B0001.mat"), "records B0001 .* not in"),
-    (lambda src: (src / "REFERENCE.csv").write_text((src / "REFERENCE.csv").read_text().replace("A1984,8,,\n", "")),
+@pytest.mark.parametrize("layout,damage,message", [
+    (challenge_files, lambda src: edit_reference(src, "A1985", "1,,"), r"A1985 \{'NORM': 100\} \(published \{'STD_': 100\}\)"),
+    (challenge_files, lambda src: edit_reference(src, "A1985", "8,10,"), r"records A1985 \(8 10\) no label or a code outside 1-9"),
+    (challenge_files, lambda src: edit_reference(src, "A1985", ",,"), r"records A1985 \(none\) no label"),
+    (challenge_files, lambda src: shutil.copyfile(src / "TrainingSet1/A1980.mat", src / "TrainingSet1/B0001.mat"), "records B0001 .* not in"),
+    (challenge_files, lambda src: (src / "REFERENCE.csv").write_text((src / "REFERENCE.csv").read_text().replace("A1984,8,,\n", "")),
      r"records A1984 have no single row"),
-    (lambda src: (src / "REFERENCE.csv").unlink(), "REFERENCE.csv not found"),
-    (lambda src: shutil.copyfile(src / "TrainingSet1/A1980.mat", src / "A1980.mat"), "A1980 each occur more than once"),
+    (challenge_files, lambda src: (src / "REFERENCE.csv").unlink(), "REFERENCE.csv not found"),
+    (challenge_files, lambda src: shutil.copyfile(src / "TrainingSet1/A1980.mat", src / "A1980.mat"), "A1980 each occur more than once"),
+    (physionet_files, lambda src: damage_header(src, "A1985", "#Dx: 429622005", "#Dx: 426783006"),
+     r"#Dx lines under .* label records A1985 \['NORM'\] \(published \{'STD_': 100\}\)"),
+    (physionet_files, lambda src: damage_header(src, "A0163", "#Dx: 270492004,164931005", "#Dx: 270492004"),
+     r"A0163 \['1AVB'\] \(published \{'STE_': 100, '1AVB': 100\}\)"),
+    (physionet_files, lambda src: damage_header(src, "A1985", "#Dx: 429622005", "#Dx: 429622005,427172004"),
+     r"records A1985 \(429622005 427172004\) no label or a code outside CPSC 2018's nine classes"),
+    (physionet_files, lambda src: damage_header(src, "A1985", "#Dx: 429622005\n", ""), r"records A1985 \(none\) no label"),
+    (physionet_files, lambda src: next(src.rglob("A1981.mat")).unlink(), "records A1981 .* have a header but no .mat beside it"),
+    (physionet_files, lambda src: write_cinc_record(src / "extra", "E00001", np.zeros((12, 10), np.int16), "426783006", "1"),
+     "records E00001 .* not in the benchmark's ICBEB 2018 table"),
 ])
-def test_bad_inputs_are_named_before_anything_is_written(tmp_path, damage, message):
-    src, dst = challenge_files(tmp_path / "src"), tmp_path / "ICBEB"
+def test_bad_inputs_are_named_before_anything_is_written(tmp_path, layout, damage, message):
+    src, dst = layout(tmp_path / "src"), tmp_path / "ICBEB"
     damage(src)
     with pytest.raises(UserError, match=message):
         convert(src, dst, workers=1, progress=False)
@@ -185,46 +241,6 @@ def test_icbeb_labels_are_the_nine_codes_in_alphabetical_order(converted):
     np.testing.assert_array_equal(Y, [[1, 0, 0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0, 0, 1]])
     with pytest.raises(UserError, match="PVC"):
         icbeb_labels(pd.DataFrame({"scp_codes": [{"PVC": 100}]}))
-
-
-# PhysioNet's copy (CinC Challenge 2020/2021, training/cpsc_2018/g1..g7): .hea with #Dx beside a MATLAB v4 `val`
-
-CINC = SAMPLE / "cinc-format"
-CINC_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-# records beyond the shared ten, written in the same layout: #Dx in another order than the published table's,
-# three labels, a code the challenge's REFERENCE.csv repeats (6,6), an age PhysioNet does not know
-MORE_RECORDS = {"A0163": ("270492004,164931005", "52"), "A1666": ("284470004,59118001,164931005", "71"),
-                "A0953": ("284470004", "78"), "A1549": ("59118001", "NaN")}
-
-
-def write_cinc_record(folder, name, val, dx, age, sex="Male"):
-    """A record as PhysioNet's CinC releases carry CPSC 2018: the header (initial value and 16-bit checksum
-    of every lead, the date CinC 2021's copies carry) and `val` written by scipy as MATLAB v4."""
-    folder.mkdir(parents=True, exist_ok=True)
-    savemat(folder / f"{name}.mat", {"val": val}, format="4")
-    checksums = (val.astype(np.int64).sum(axis=1) + 2**15) % 2**16 - 2**15
-    lines = [f"{name} 12 500 {val.shape[1]} 12-May-2020 12:33:59"]
-    lines += [f"{name}.mat 16+24 1000/mV 16 0 {first} {checksum} 0 {lead}"
-              for first, checksum, lead in zip(val[:, 0], checksums, CINC_LEADS)]
-    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
-    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
-
-
-def physionet_files(folder):
-    """The shared ten verbatim and MORE_RECORDS, spread over g1..g7 as PhysioNet lays them out; no REFERENCE.csv."""
-    for i, name in enumerate(sorted(RECORDS)):
-        group = folder / "training" / "cpsc_2018" / f"g{i % 7 + 1}"
-        group.mkdir(parents=True, exist_ok=True)
-        for suffix in (".hea", ".mat"):
-            shutil.copyfile(CINC / f"{name}{suffix}", group / f"{name}{suffix}")
-    for i, (name, (dx, age)) in enumerate(MORE_RECORDS.items()):
-        signal = np.random.default_rng(i).normal(0, 300, (12, 3000 + 7 * i)).round().astype(np.int16)
-        write_cinc_record(folder / "training" / "cpsc_2018" / f"g{i + 1}", name, signal, dx, age)
-    return folder
-
-
-def cinc_val(src, name):
-    return loadmat(next(src.rglob(f"{name}.mat")))["val"]
 
 
 def test_the_cinc_writer_here_reproduces_physionets_files_byte_for_byte(tmp_path):
@@ -258,31 +274,6 @@ def test_physionets_layout_converts_to_the_published_ids_folds_labels_and_val_ov
         assert np.all(np.abs(at_100.p_signal - zoomed) <= 1 / np.array(at_100.adc_gain)), name
     for name in RECORDS:  # PhysioNet's samples are the challenge's rounded to 1 uV
         assert np.abs(cinc_val(src, name) / 1000 - mat_data(name)).max() <= 0.0005 + 1e-12
-
-
-def damage_header(src, name, old, new):
-    header = next(src.rglob(f"{name}.hea"))
-    header.write_text(header.read_text().replace(old, new))
-
-
-@pytest.mark.parametrize("damage,message", [
-    (lambda src: damage_header(src, "A1985", "#Dx: 429622005", "#Dx: 426783006"),
-     r"#Dx lines under .* label records A1985 \['NORM'\] \(published \{'STD_': 100\}\)"),
-    (lambda src: damage_header(src, "A0163", "#Dx: 270492004,164931005", "#Dx: 270492004"),
-     r"A0163 \['1AVB'\] \(published \{'STE_': 100, '1AVB': 100\}\)"),
-    (lambda src: damage_header(src, "A1985", "#Dx: 429622005", "#Dx: 429622005,427172004"),
-     r"records A1985 \(429622005 427172004\) no label or a code outside CPSC 2018's nine classes"),
-    (lambda src: damage_header(src, "A1985", "#Dx: 429622005\n", ""), r"records A1985 \(none\) no label"),
-    (lambda src: next(src.rglob("A1981.mat")).unlink(), "records A1981 .* have a header but no .mat beside it"),
-    (lambda src: write_cinc_record(src / "extra", "E00001", np.zeros((12, 10), np.int16), "426783006", "1"),
-     "records E00001 .* not in the benchmark's ICBEB 2018 table"),
-])
-def test_bad_physionet_records_are_named_before_anything_is_written(tmp_path, damage, message):
-    src, dst = physionet_files(tmp_path / "physionet"), tmp_path / "ICBEB"
-    damage(src)
-    with pytest.raises(UserError, match=message):
-        convert(src, dst, workers=1, progress=False)
-    assert not dst.exists()
 
 
 @pytest.mark.parametrize("old,new,message", [
