@@ -162,7 +162,7 @@ def _with_interval(point, resampled):
 
 
 # Fmax and macro-AUPRC, reported beside macro-AUC in every te_results.csv (after it). Fmax is the
-# sample-centric maximum F-score that Strodthoff et al. (IEEE JBHI 2021, section IV) report beside
+# sample-centric maximum F-score that Strodthoff et al. (IEEE JBHI 2021) report beside
 # macro-AUC, as CAFA defines it for protein function prediction (Radivojac et al., Nature Methods 2013):
 # at a threshold t a record's predicted labels are those scored >= t; precision(t) is the mean over the
 # records with at least one predicted label of TP / predicted, recall(t) the mean over the records of

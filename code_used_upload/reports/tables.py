@@ -14,8 +14,9 @@ cell is always consistent with what is on disk. Conventions:
   printed stds is within .0005 of the printed Average std; the std of per-seed averages would be
   smaller);
 - PTB-XL's Fmax and macro-AUPRC have a table each in the same layout; ICBEB 2018's table (`exp_ICBEB`)
-  has a row per model and its test macro-AUC, F_beta=2, G_beta=2, Fmax and macro-AUPRC, each cell as above. A run's summary shows its own dataset, and the other one where the output
-  folder has cells of the requested models (PTB-XL's table then with all six tasks).
+  has a row per model and its test macro-AUC, F_beta=2, G_beta=2, Fmax and macro-AUPRC, each cell as
+  above. A run's summary shows its own dataset, and the other one where the output folder has cells of
+  the requested models (PTB-XL's table then with all six tasks).
 """
 
 import json
