@@ -9,7 +9,7 @@ import pytest
 from code_used_upload import order_results_ptbxl1_upload as driver
 from code_used_upload.configs.flags import constant_comments
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
-from code_used_upload.evaluation.metrics import UndefinedLabelWarning
+from code_used_upload.evaluation.metrics import UndefinedLabelWarning, read_te_results, write_te_results
 from code_used_upload.experiments import cell as cell_module
 
 TINY_FLAGS = ["--tasks", "superdiagnostic", "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
@@ -118,18 +118,30 @@ def test_a_folder_without_ptbxl_says_how_to_get_it(tmp_path, capsys):
     assert "get_ptbxl.sh" in error and "--demo" in error and "Traceback" not in error
 
 
-SUMMARY_FILES = ["results.md", "results.csv", "results.png", "comparison.md", "ldm_effect.csv", "ldm_effect.md",
-                 "ldm_effect.png", "exp1.1.1/ldm_per_label.csv", "exp1.1.1/ldm_per_label.png"]
+SUMMARY_FILES = ["results.md", "results.csv", "results_fmax.csv", "results_macro_auprc.csv", "results.png",
+                 "comparison.md", "ldm_effect.csv", "ldm_effect.md", "ldm_effect.png", "exp1.1.1/ldm_per_label.csv",
+                 "exp1.1.1/ldm_per_label.png"]
 
 
 def test_report_only_rebuilds_every_summary_file_from_the_cells_alone(synthetic_ptbxl, tmp_path, capsys):
     flags = ["--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0", *TINY_FLAGS]
     assert run_driver(synthetic_ptbxl, tmp_path, *flags) == 0
+    te_results = cell_dir(tmp_path, "fcn_wang") / "results" / "te_results.csv"
+    fresh = pd.read_csv(te_results, index_col=0)
+    assert list(fresh.columns) == ["macro_auc", "fmax", "macro_auprc"]
+    assert "## PTB-XL: Fmax" in (tmp_path / "results.md").read_text()
+    for metric, name, csv in (("fmax", "Fmax", "results_fmax.csv"), ("macro_auprc", "Macro-AUPRC", "results_macro_auprc.csv")):
+        table = pd.read_csv(tmp_path / csv, index_col=0)
+        assert table.loc["FCN_wang", f"{name}(Super-diag.)"] == f"{fresh.loc['point', metric]:.3f}(.000)"  # one seed
+        assert f"|{table.index[0]}|{'|'.join(table.iloc[0])}|" in (tmp_path / "results.md").read_text()
     written = {name: (tmp_path / name).read_bytes() for name in SUMMARY_FILES}
     for name in SUMMARY_FILES:
         (tmp_path / name).unlink()
+    fresh_bytes = te_results.read_bytes()
+    write_te_results(te_results, read_te_results(te_results))  # as a cell evaluated before Fmax and macro-AUPRC
     capsys.readouterr()
     assert run_driver(tmp_path / "no-data-here", tmp_path, *flags, "--report-only") == 0
+    assert te_results.read_bytes() == fresh_bytes  # recomputed from the saved predictions, to the bit
     assert {name: (tmp_path / name).read_bytes() for name in SUMMARY_FILES} == written
     assert "FCN_wang+LDM" in capsys.readouterr().out
 

@@ -10,7 +10,10 @@ from code_used_upload.errors import UserError
 from code_used_upload.evaluation.metrics import (
     draw_bootstrap_ids,
     evaluate,
+    evaluate_fmax_auprc,
+    fmax,
     macro_auc,
+    macro_auprc,
     per_label_auc,
     read_te_results,
     write_te_results,
@@ -119,3 +122,66 @@ def test_a_test_fold_too_small_for_the_redraw_rule_still_gets_a_bootstrap():
                     for i, labels in zip(ids, defined)]
     assert result["mean"] == pytest.approx(np.mean(per_resample), rel=1e-12)
     assert result["lower"] == pytest.approx(np.quantile(per_resample, 0.05), rel=1e-12)
+
+
+# Fmax and macro-AUPRC: the paper's figure from the benchmark's own predictions, and a straightforward
+# computation of each definition, record by record and threshold by threshold, on other predictions
+
+def reference_fmax(y, scores):
+    """The definition as written: a record's labels scored >= t are predicted; precision over the records
+    with a prediction, recall over the records with a label; the best harmonic mean over t = 0.00 .. 1.00."""
+    truth, best = y.astype(bool), 0.0
+    for t in [k / 100 for k in range(101)]:
+        predicted = scores >= t
+        hits, chosen, labels = (predicted & truth).sum(axis=1), predicted.sum(axis=1), truth.sum(axis=1)
+        precision = np.mean(hits[chosen > 0] / chosen[chosen > 0]) if chosen.any() else 0.0
+        recall = np.mean(hits[labels > 0] / labels[labels > 0])
+        if precision + recall > 0:
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def reference_average_precision(truth, scores):
+    """Area under the step precision-recall curve: at each distinct score from the highest down, the recall
+    gained times the precision of all records scored at least that high."""
+    area, recall_before = 0.0, 0.0
+    for threshold in sorted(set(scores), reverse=True):
+        chosen = scores >= threshold
+        recall = (chosen & truth).sum() / truth.sum()
+        area += (recall - recall_before) * (chosen & truth).sum() / chosen.sum()
+        recall_before = recall
+    return area
+
+
+def reference_macro_auprc(y, scores):
+    """Mean over the labels with a positive and a negative among these records."""
+    return np.mean([reference_average_precision(y[:, label].astype(bool), scores[:, label])
+                    for label in range(y.shape[1]) if 0 < y[:, label].sum() < len(y)])
+
+
+def test_fmax_reproduces_the_papers_0764_for_xresnet1d101_on_all_statements():
+    y = np.load(EXP0 / "y_test.npy")
+    pred = np.load(EXP0 / "y_test_pred_xresnet1d101.npy")
+    assert round(fmax(y, pred), 3) == 0.764  # Strodthoff et al. 2021, Table II, all statements, xresnet1d101
+
+
+def test_fmax_and_macro_auprc_match_a_straightforward_computation_on_every_resample():
+    rng = np.random.default_rng(4)
+    y = (rng.random((120, 5)) < 0.3).astype(int)
+    y[:, 4] = 0  # a label without a positive: left out of macro-AUPRC, its predictions still count in Fmax
+    y[5] = 0  # a record without a label: no recall, its predictions are false positives
+    scores = np.round(np.clip(rng.random(y.shape) * 0.7 + 0.35 * y, 0, 1), 2)  # on the threshold grid: ties
+    with pytest.warns(UserWarning, match=r"\[4\]"):
+        assert macro_auprc(y, scores) == pytest.approx(reference_macro_auprc(y, scores), abs=1e-12)
+    assert fmax(y, scores) == pytest.approx(reference_fmax(y, scores), abs=1e-12)
+    assert fmax([[1, 0]], [[0.0, 0.0]]) == pytest.approx(2 / 3)  # a score equal to t is predicted at t (> t: 0)
+
+    ids = np.random.default_rng(5).integers(0, len(y), (20, len(y)))
+    with pytest.warns(UserWarning):
+        result = evaluate_fmax_auprc(y, scores, ids)
+    per_resample = {"fmax": [reference_fmax(y[i], scores[i]) for i in ids],
+                    "macro_auprc": [reference_macro_auprc(y[i], scores[i]) for i in ids]}
+    for metric, values in per_resample.items():
+        assert result[metric]["mean"] == pytest.approx(np.mean(values), abs=1e-12), metric
+        assert result[metric]["lower"] == pytest.approx(np.quantile(values, 0.05), abs=1e-12), metric
+        assert result[metric]["upper"] == pytest.approx(np.quantile(values, 0.95), abs=1e-12), metric

@@ -43,8 +43,9 @@ def outputfolder(tmp_path):
 def test_collect_results_reads_complete_cells_only(outputfolder):
     results = collect_results(outputfolder).sort_values(["task", "model", "seed"])
     assert list(results.columns) == ["dataset", "task", "model", "seed", "point", "mean", "lower", "upper",
-                                     "F_beta_macro", "G_beta_macro"]
+                                     "F_beta_macro", "G_beta_macro", "fmax", "macro_auprc"]
     assert (results["dataset"] == "ptbxl").all() and results["F_beta_macro"].isna().all()
+    assert results["fmax"].isna().all()  # te_results.csv without them: - in their tables until --report-only
     assert list(zip(results["task"], results["model"], results["seed"])) == [
         ("all", "fcn_wang", 0), ("all", "fcn_wang", 1), ("all", "fcn_wang_ldm", 0),
         ("exp9", "mymodel", 4), ("rhythm", "fcn_wang", 0), ("rhythm", "fcn_wang", 1), ("rhythm", "naive", pd.NA),

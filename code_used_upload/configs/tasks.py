@@ -28,5 +28,7 @@ ICBEB_EXPERIMENTS = {"all": "exp_ICBEB"}
 # dataset -> its tasks -> their experiment folders; the first dataset is the driver's default
 DATASET_EXPERIMENTS = {"ptbxl": TASK_EXPERIMENTS, "icbeb": ICBEB_EXPERIMENTS}
 DATASET_NAMES = {"ptbxl": "PTB-XL", "icbeb": "ICBEB 2018"}
-# ICBEB's table: a column of the collected results -> its header (the benchmark's leaderboard: AUC, F_beta=2, G_beta=2)
-ICBEB_COLUMNS = {"point": "Macro-AUC", "F_beta_macro": "F_beta=2", "G_beta_macro": "G_beta=2"}
+# ICBEB's table: a column of the collected results -> its header (the benchmark's leaderboard: AUC, F_beta=2, G_beta=2;
+# then Fmax and macro-AUPRC, which it does not report for ICBEB)
+ICBEB_COLUMNS = {"point": "Macro-AUC", "F_beta_macro": "F_beta=2", "G_beta_macro": "G_beta=2", "fmax": "Fmax",
+                 "macro_auprc": "Macro-AUPRC"}

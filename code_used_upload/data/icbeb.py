@@ -1,4 +1,5 @@
-"""ICBEB 2018 (CPSC 2018) in the PTB-XL benchmark's layout, converted from the challenge's own files.
+"""ICBEB 2018 (CPSC 2018) in the PTB-XL benchmark's layout, converted from the challenge's own files or
+from PhysioNet's copy of them.
 
 The benchmark (helme/ecg_ptbxl_benchmarking, `code/utils/convert_ICBEB.py`) turns each challenge
 `.mat` into WFDB records at 500 Hz and 100 Hz and writes `icbeb_database.csv`. It numbers the
@@ -7,6 +8,15 @@ fresh run of it can number and split them differently from its published results
 and `strat_fold` come from the published table instead (`icbeb_split.csv`, shipped beside this
 file), the labels from the challenge's `REFERENCE.csv`, checked against that table, and the signals
 are written as the benchmark writes them.
+
+The challenge's hosts no longer answer; PhysioNet distributes the same 6,877 records in the
+PhysioNet/CinC Challenge 2020 and 2021 releases (`training/cpsc_2018/g1` ... `g7/`): a WFDB header
+(`#Age:`, `#Sex:`, the labels as SNOMED CT codes on `#Dx:`) beside a MATLAB v4 `.mat` holding `val`,
+12 x N integers at 1000 per mV, the challenge's samples rounded to 1 uV. Where SRC holds such headers,
+they are the records: the labels come from `#Dx` (SNOMED_CODES), are checked against the published
+table in the same way, and the signals are `val / 1000` mV; the 500 Hz records keep PhysioNet's gain of
+1000 per mV, so they read back exactly as `val / 1000` (the benchmark's writer, which picks each lead's
+gain from its range, would quantise the samples a second time).
 
 `load_icbeb_records` then reads a converted folder's records at one rate, each of its own length, into
 a signal cache of their own (data/records.py: all samples in one flat array and the records' offsets),
@@ -45,6 +55,21 @@ DATABASE = "icbeb_database.csv"
 WORK = ".converting"  # inside the destination: records being written, renamed into place when whole
 
 CHALLENGE_CODES = {1: "NORM", 2: "AFIB", 3: "1AVB", 4: "CLBBB", 5: "CRBBB", 6: "PAC", 7: "VPC", 8: "STD_", 9: "STE_"}
+# PhysioNet's #Dx codes (SNOMED CT) of the nine classes, from the mapping tables of the PhysioNet/CinC Challenge
+# 2021 (physionetchallenges/evaluation-2021, dx_mapping_scored.csv and dx_mapping_unscored.csv), whose column
+# CPSC counts each class exactly as the published table does (e.g. 700 "ventricular ectopics", the challenge's PVC)
+SNOMED_CODES = {
+    "426783006": "NORM",   # 1 Normal: sinus rhythm
+    "164889003": "AFIB",   # 2 AF: atrial fibrillation
+    "270492004": "1AVB",   # 3 I-AVB: 1st degree av block
+    "164909002": "CLBBB",  # 4 LBBB: left bundle branch block
+    "59118001": "CRBBB",   # 5 RBBB: right bundle branch block
+    "284470004": "PAC",    # 6 PAC: premature atrial contraction
+    "164884008": "VPC",    # 7 PVC: ventricular ectopics
+    "429622005": "STD_",   # 8 STD: st depression
+    "164931005": "STE_",   # 9 STE: st elevation
+}
+PHYSIONET_GAIN = 1000  # PhysioNet's `val` units per mV
 CLASSES = sorted(CHALLENGE_CODES.values())  # the task `all`: MultiLabelBinarizer's alphabetical order
 LABEL_COLUMNS = ["First_label", "Second_label", "Third_label"]
 LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -67,18 +92,26 @@ def load_split():
 
 
 def _find_records(src):
-    """record name -> .mat path, anywhere under `src` (hidden files and macOS's __MACOSX/ left out)."""
-    paths = sorted(path for path in Path(src).rglob("*.mat")
-                   if not any(part.startswith((".", "__MACOSX")) for part in path.relative_to(src).parts))
+    """record name -> its file anywhere under `src` (hidden files and macOS's __MACOSX/ left out): PhysioNet's
+    headers (.hea) where there are any, else the challenge's .mat files."""
+    def found(suffix):
+        return sorted(path for path in Path(src).rglob(f"*{suffix}")
+                      if not any(part.startswith((".", "__MACOSX")) for part in path.relative_to(src).parts))
+
+    paths = found(".hea") or found(".mat")
     records = pd.Series(paths, index=[path.stem for path in paths], dtype=object)
     twice = records.index[records.index.duplicated()].unique()
     if len(twice):
         raise UserError(f"records {_names(twice)} each occur more than once under {src} "
                         f"(e.g. {_names(records[twice[0]])}): keep one copy of each and run the conversion again.")
     if records.empty:
-        raise UserError(f"{src} holds no .mat files: unpack the challenge's TrainingSet1-3.zip there "
-                        "(./get_icbeb.sh does it all).")
+        raise UserError(f"{src} holds no .hea or .mat files: download PhysioNet's copy of CPSC 2018 there, or unpack "
+                        "the challenge's TrainingSet1-3.zip there (./get_icbeb.sh does it all).")
     return records
+
+
+def _is_physionet(records):
+    return records.iloc[0].suffix == ".hea"
 
 
 def _challenge_labels(reference_path, records):
@@ -121,16 +154,55 @@ def _records_to_convert(src):
     split = load_split().set_index("filename")
     unknown = records.index.difference(split.index)
     if len(unknown):
+        where = " (of PhysioNet's release, pass its folder training/cpsc_2018)" if _is_physionet(records) else ""
         raise UserError(f"records {_names(unknown)} under {src} are not in the benchmark's ICBEB 2018 table "
-                        f"({SPLIT.name}): remove them; only the challenge's 6,877 training records convert.")
+                        f"({SPLIT.name}): remove them{where}; only the challenge's 6,877 training records convert.")
     rows = split.loc[records.index].assign(path=records)
-    labels = _challenge_labels(Path(src) / "REFERENCE.csv", records)
-    differ = rows.index[labels != rows["scp_codes"]]
-    if len(differ):
-        pairs = [f"{name} {labels[name]} (published {rows.loc[name, 'scp_codes']})" for name in differ]
-        raise UserError(f"REFERENCE.csv in {src} labels records {_names(pairs, 5)} unlike the benchmark's "
-                        "published table: use the challenge's REFERENCE.csv (./get_icbeb.sh downloads it).")
+    if _is_physionet(records):
+        _check_physionet_labels(records, rows["scp_codes"], src)
+    else:
+        labels = _challenge_labels(Path(src) / "REFERENCE.csv", records)
+        differ = rows.index[labels != rows["scp_codes"]]
+        if len(differ):
+            pairs = [f"{name} {labels[name]} (published {rows.loc[name, 'scp_codes']})" for name in differ]
+            raise UserError(f"REFERENCE.csv in {src} labels records {_names(pairs, 5)} unlike the benchmark's "
+                            "published table: use the challenge's REFERENCE.csv (./get_icbeb.sh downloads it).")
     return rows.rename_axis("filename").reset_index().sort_values("ecg_id", ignore_index=True)
+
+
+def _header_fields(comment_lines):
+    """{'Age': '52', 'Sex': 'Male', 'Dx': '284470004', ...} from a CinC header's comment lines ('#' removed)."""
+    fields = (line.split(":", 1) for line in comment_lines if ":" in line)
+    return {key.strip(): value.strip() for key, value in fields}
+
+
+def _check_physionet_labels(records, published, src):
+    """Refuse headers without a .mat beside them, #Dx codes outside the nine classes and labels that differ from
+    the published table's (as sets: #Dx need not list them in the table's order), naming the records.
+
+    Only the `#` lines of each header are read here, as text, so that every record is checked before anything
+    is written without reading 6,877 headers with wfdb (3.5 ms each)."""
+    no_signal = [name for name, path in records.items() if not path.with_suffix(".mat").is_file()]
+    if no_signal:
+        raise UserError(f"records {_names(no_signal)} under {src} have a header but no .mat beside it: download "
+                        "them again (./get_icbeb.sh resumes and checks every file).")
+    unknown, differ = [], []
+    for name, path in records.items():
+        comments = [line[1:] for line in path.read_text(errors="replace").splitlines() if line.startswith("#")]
+        codes = [code.strip() for code in _header_fields(comments).get("Dx", "").split(",") if code.strip()]
+        if not codes or set(codes) - set(SNOMED_CODES):
+            unknown.append(f"{name} ({' '.join(codes) or 'none'})")
+            continue
+        labels = {SNOMED_CODES[code] for code in codes}
+        if labels != set(ast.literal_eval(published[name])):
+            differ.append(f"{name} {sorted(labels)} (published {published[name]})")
+    if unknown:
+        raise UserError(f"the #Dx lines under {src} give records {_names(unknown, 5)} no label or a code outside "
+                        f"CPSC 2018's nine classes (SNOMED CT {', '.join(SNOMED_CODES)}): use PhysioNet's files of "
+                        "CPSC 2018 (./get_icbeb.sh downloads them).")
+    if differ:
+        raise UserError(f"the #Dx lines under {src} label records {_names(differ, 5)} unlike the benchmark's published "
+                        "table: use PhysioNet's files of CPSC 2018 (./get_icbeb.sh downloads them).")
 
 
 def _read_mat(path):
@@ -149,6 +221,32 @@ def _read_mat(path):
     return int(sex == "Male"), float(age[0]) if age.size else np.nan, data
 
 
+def _read_physionet(path):
+    """(sex 1/0, age or NaN, data (12, N) mV) of one record in PhysioNet's layout: the header beside its
+    MATLAB v4 .mat holding `val` at 1000 per mV (data = val / 1000)."""
+    mat = path.with_suffix(".mat")
+    try:
+        header = wfdb.rdheader(str(path.with_suffix("")))
+        val = loadmat(mat)["val"]
+    except Exception as error:  # wfdb's and scipy's many read errors (a truncated file among them)
+        raise UserError(f"{path} or {mat.name} is not a readable PhysioNet record ({type(error).__name__}: {error}): "
+                        "delete both and download them again (./get_icbeb.sh).")
+    fields = _header_fields(header.comments)
+    names = [name.upper() for name in header.sig_name or []]
+    as_expected = (names == LEADS and header.fs == 500 and set(header.adc_gain) == {PHYSIONET_GAIN}
+                   and set(header.baseline) == {0} and np.issubdtype(val.dtype, np.integer)
+                   and val.shape == (len(LEADS), header.sig_len) and header.sig_len > 0
+                   and fields.get("Sex", "").lower() in ("male", "female"))
+    if not as_expected:
+        raise UserError(f"{path} is not a CPSC 2018 record as PhysioNet distributes it (leads {header.sig_name}, "
+                        f"{header.fs} Hz, gains {sorted(set(header.adc_gain))}, baselines {sorted(set(header.baseline))}, "
+                        f"sex {fields.get('Sex')!r}, val {val.dtype} {val.shape}; expected {', '.join(LEADS)} at 500 Hz, "
+                        f"{PHYSIONET_GAIN} per mV, baseline 0, Male or Female, integers of shape (12, "
+                        f"{header.sig_len})): download it again (./get_icbeb.sh).")
+    age = pd.to_numeric(fields.get("Age"), errors="coerce")  # NaN where PhysioNet has none (NaN, Unknown)
+    return int(fields["Sex"].lower() == "male"), float(age), val / PHYSIONET_GAIN
+
+
 def _resample(data, factor):
     """(time, 12) at `factor` times 500 Hz: each lead zoomed on its own (cubic spline, SciPy's defaults)."""
     if factor == 1.0:
@@ -159,16 +257,19 @@ def _resample(data, factor):
 def _convert_record(job):
     """(sex, age) of one record, after writing its WFDB records unless both are already in place."""
     path, ecg_id, dst = job
-    sex, age, data = _read_mat(path)
+    physionet = path.suffix == ".hea"
+    sex, age, data = _read_physionet(path) if physionet else _read_mat(path)
     name = str(ecg_id)
     if all((dst / f"records{rate}" / f"{name}.hea").is_file() for rate in RATES):
         return sex, age
     work = dst / WORK / name
     for rate, factor in RATES.items():
         (work / f"records{rate}").mkdir(parents=True, exist_ok=True)
-        try:  # wfdb picks each lead's gain and baseline, as in the benchmark
+        # wfdb picks each lead's gain and baseline, as in the benchmark; PhysioNet's 500 Hz samples keep theirs
+        kept = dict(adc_gain=[PHYSIONET_GAIN] * len(LEADS), baseline=[0] * len(LEADS)) if physionet and factor == 1 else {}
+        try:
             wfdb.wrsamp(name, fs=rate, units=["mV"] * len(LEADS), sig_name=LEADS, p_signal=_resample(data, factor),
-                        fmt=["16"] * len(LEADS), write_dir=str(work / f"records{rate}"))
+                        fmt=["16"] * len(LEADS), write_dir=str(work / f"records{rate}"), **kept)
         except Exception as error:  # e.g. a lead whose range wfdb's gain cannot fit into 16 bits
             raise UserError(f"wfdb could not write {path} as record {name} at {rate} Hz ({type(error).__name__}: "
                             f"{error}): unpack the challenge's archive again; if the file is intact, wfdb cannot "
@@ -201,9 +302,11 @@ def is_converted(folder):
 
 
 def convert(src, dst, workers=None, progress=True):
-    """Convert the challenge's files under `src` (.mat files in any subfolders, REFERENCE.csv at the
-    top) into the benchmark's ICBEB layout in `dst`: icbeb_database.csv, records500/<ecg_id>,
-    records100/<ecg_id> and scp_statements.csv. Returns `dst`; on a complete `dst` it does nothing.
+    """Convert the records under `src` into the benchmark's ICBEB layout in `dst`: icbeb_database.csv,
+    records500/<ecg_id>, records100/<ecg_id> and scp_statements.csv. Returns `dst`; on a complete `dst` it
+    does nothing. `src` holds either PhysioNet's copy (.hea + .mat pairs in any subfolders, e.g.
+    training/cpsc_2018/g1/; no REFERENCE.csv needed) or the challenge's files (.mat files in any
+    subfolders, REFERENCE.csv at the top); where it has .hea files, they are the records.
 
     The table has the benchmark's columns: the row number of the published table (ecg_id - 1) as
     the unnamed index, so a conversion of every record numbers its rows 0..6876 as the benchmark's
@@ -288,7 +391,8 @@ def load_icbeb_records(folder, database, sampling_frequency, cache_dir, workers=
 def main(argv=None):
     """`python -m code_used_upload.data.icbeb SRC DST`: a UserError ends it with its message, exit 1."""
     parser = argparse.ArgumentParser(description="CPSC 2018's files into the PTB-XL benchmark's ICBEB layout.")
-    parser.add_argument("src", help="folder with the challenge's .mat files (any subfolders) and REFERENCE.csv")
+    parser.add_argument("src", help="folder with PhysioNet's .hea + .mat records (any subfolders), or with the "
+                                    "challenge's .mat files (any subfolders) and REFERENCE.csv")
     parser.add_argument("dst", help="folder to write icbeb_database.csv, records500/, records100/ into")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: every CPU)")
     args = parser.parse_args(argv)

@@ -14,8 +14,8 @@ import torch
 
 from code_used_upload.configs.identity import IDENTITY_KEY
 from code_used_upload.evaluation.inference import predict_with_recipe
-from code_used_upload.evaluation.metrics import (evaluate, evaluate_with_thresholds, macro_auc, per_label_auc,
-                                                 undefined_labels_said_elsewhere, write_te_results)
+from code_used_upload.evaluation.metrics import (evaluate, evaluate_fmax_auprc, evaluate_with_thresholds, macro_auc,
+                                                 per_label_auc, undefined_labels_said_elsewhere, write_te_results)
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.reports.figures import plot_training
 from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, provenance
@@ -67,7 +67,8 @@ def _train_and_write(data, model_name, seed, settings, identity, work):
     (work / "results").mkdir()
     np.save(work / "y_val_pred.npy", y_val_pred)
     np.save(work / "y_test_pred.npy", y_test_pred)
-    write_te_results(work / "results" / "te_results.csv", result, challenge.get("test_challenge"))
+    write_te_results(work / "results" / "te_results.csv", result, challenge.get("test_challenge"),
+                     evaluate_fmax_auprc(data.y_test, y_test_pred, data.bootstrap_ids))
     per_label_auc(data.y_test, y_test_pred, data.classes).to_csv(work / "results" / "per_label_auc.csv", index=False)
     torch.save(model.state_dict(), work / WEIGHTS_FILE)
     plot_training(history, work / "training.png")

@@ -11,7 +11,7 @@ import numpy as np
 
 from code_used_upload.data.task import prepare_task
 from code_used_upload.evaluation.metrics import (UndefinedLabelWarning, draw_bootstrap_ids, evaluate,
-                                                 evaluate_with_thresholds, undefined_labels,
+                                                 evaluate_fmax_auprc, evaluate_with_thresholds, undefined_labels,
                                                  undefined_labels_said_elsewhere, write_te_results)
 
 BOOTSTRAP_FILE = "test_bootstrap_ids.npy"
@@ -61,4 +61,4 @@ def write_naive_row(data):
         challenge, _ = evaluate_with_thresholds(data.y_train, np.tile(prevalence, (len(data.y_train), 1)),
                                                 data.y_test, prediction, data.bootstrap_ids)
     write_te_results(naive_dir / "results" / "te_results.csv", evaluate(data.y_test, prediction, data.bootstrap_ids),
-                     challenge)
+                     challenge, evaluate_fmax_auprc(data.y_test, prediction, data.bootstrap_ids))

@@ -13,9 +13,10 @@ cell is always consistent with what is on disk. Conventions:
   fit this in all twelve rows within the rounding of its printed cells (the mean of the six
   printed stds is within .0005 of the printed Average std; the std of per-seed averages would be
   smaller);
-- ICBEB 2018's table (`exp_ICBEB`) has a row per model and its test macro-AUC, F_beta=2 and G_beta=2,
-  each cell as above. A run's summary shows its own dataset, and the other one where the output
-  folder has cells of the requested models (PTB-XL's table then with all six tasks).
+- PTB-XL's Fmax and macro-AUPRC have a table each in the same layout; ICBEB 2018's table (`exp_ICBEB`)
+  has a row per model and its test macro-AUC, F_beta=2, G_beta=2, Fmax and macro-AUPRC, each cell as
+  above. A run's summary shows its own dataset, and the other one where the output folder has cells of
+  the requested models (PTB-XL's table then with all six tasks).
 """
 
 import json
@@ -29,15 +30,19 @@ from code_used_upload.configs.identity import IDENTITY_KEY, describe_table, shar
 from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.configs.tasks import (AVERAGE_COLUMN, DATASET_EXPERIMENTS, DATASET_NAMES, ICBEB_COLUMNS,
                                             ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS)
-from code_used_upload.evaluation.metrics import CHALLENGE_METRICS, read_te_results
+from code_used_upload.evaluation.metrics import CHALLENGE_METRICS, FMAX_AUPRC, read_te_results
 from code_used_upload.models import available_models, model_row
 from code_used_upload.reports.figures import plot_summary
 
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "configs" / "paper_results.csv"
 OTHER_RESULTS = PAPER_RESULTS.with_name("other_results.csv")  # published rows the paper lacks (S4)
 ICBEB_RESULTS = PAPER_RESULTS.with_name("icbeb_results.csv")  # the PTB-XL benchmark's published ICBEB 2018 rows
-# the test macro-AUC's te_results values, then the challenge's point estimates (ICBEB cells only)
-RESULT_COLUMNS = ["dataset", "task", "model", "seed", "point", "mean", "lower", "upper", *CHALLENGE_METRICS]
+# the test macro-AUC's te_results values, then the challenge's point estimates (ICBEB cells only), then the
+# point estimates of Fmax and macro-AUPRC (NaN for a cell evaluated before they were; --report-only adds them)
+RESULT_COLUMNS = ["dataset", "task", "model", "seed", "point", "mean", "lower", "upper", *CHALLENGE_METRICS,
+                  *FMAX_AUPRC]
+# PTB-XL's tables of the other metrics, after the paper's: column -> (its name in the headers, its csv)
+PTBXL_METRIC_TABLES = {"fmax": ("Fmax", "results_fmax.csv"), "macro_auprc": ("Macro-AUPRC", "results_macro_auprc.csv")}
 # experiment folder -> (dataset, task); a folder the configs do not name is a PTB-XL task of its own name
 EXPERIMENT_TASKS = {exp: (dataset, task) for dataset, experiments in DATASET_EXPERIMENTS.items()
                     for task, exp in experiments.items()}
@@ -47,30 +52,39 @@ MISSING = "-"
 
 
 def collect_results(outputfolder):
-    """One row per complete cell (dataset, task, model, seed) with its te_results values.
+    """One row per complete cell (dataset, task, model, seed) with its te_results values."""
+    results = pd.DataFrame([_result_row(model_folder, seed, te_results)
+                            for te_results, model_folder, seed in complete_cells(outputfolder)], columns=RESULT_COLUMNS)
+    results["seed"] = results["seed"].astype("Int64")
+    return results
+
+
+def complete_cells(outputfolder):
+    """(te_results.csv, model folder, seed) of every complete cell under `outputfolder`.
 
     Seeded cells live in `models/<model>/seed<k>/`; a model without seeds (the benchmark's `naive`,
-    deterministic) keeps the benchmark's `models/<model>/results/` and gets a missing seed.
+    deterministic) keeps the benchmark's `models/<model>/results/` and gets a missing seed. Hidden and
+    temporary model folders are left out.
     """
-    rows = []
+    cells = []
     for te_results in sorted(Path(outputfolder).glob("*/models/*/*/results/te_results.csv")):
         seed = SEED_FOLDER.fullmatch(te_results.parents[1].name)
         if seed is not None:
-            rows.append(_result_row(te_results.parents[2], int(seed.group(1)), te_results))
+            cells.append((te_results, te_results.parents[2], int(seed.group(1))))
     for te_results in sorted(Path(outputfolder).glob("*/models/*/results/te_results.csv")):
-        rows.append(_result_row(te_results.parents[1], pd.NA, te_results))
-    rows = [row for row in rows if not row["model"].startswith((".", "tmp"))]
-    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    results["seed"] = results["seed"].astype("Int64")
-    return results
+        cells.append((te_results, te_results.parents[1], pd.NA))
+    return [cell for cell in cells if not cell[1].name.startswith((".", "tmp"))]
 
 
 def _result_row(model_folder, seed, te_results):
     dataset, task = EXPERIMENT_TASKS.get(model_folder.parents[1].name, ("ptbxl", model_folder.parents[1].name))
     challenge = {metric: read_te_results(te_results, metric)["point"] for metric in CHALLENGE_METRICS
                  if (dataset, task) == ICBEB_TASK}
+    written = pd.read_csv(te_results, index_col=0, nrows=0).columns
+    fmax_auprc = {metric: read_te_results(te_results, metric)["point"] if metric in written else np.nan
+                  for metric in FMAX_AUPRC}
     return {"dataset": dataset, "task": task, "model": model_folder.name, "seed": seed,
-            **read_te_results(te_results), **challenge}
+            **read_te_results(te_results), **challenge, **fmax_auprc}
 
 
 def settings_line(outputfolder, results, dataset, models, tasks):
@@ -112,8 +126,9 @@ def experiment_label(dataset, task):
 
 
 def _seed_statistics(results, column="point"):
-    """(dataset, task, model) -> mean, std (ddof=0) and number of seeds of the `column` point estimates."""
-    grouped = results.groupby(["dataset", "task", "model"])[column]
+    """(dataset, task, model) -> mean, std (ddof=0) and number of seeds of the `column` point estimates (of
+    the cells that have it)."""
+    grouped = results.dropna(subset=[column]).groupby(["dataset", "task", "model"])[column]
     return pd.DataFrame({
         "mean": grouped.mean(),
         "std": grouped.agg(lambda points: float(np.std(points))),
@@ -132,9 +147,10 @@ def _parse_cell(text):
     return (float(match.group(1)), float(match.group(2))) if match else None
 
 
-def numeric_table(results, models, tasks):
-    """{(model, column): (mean, std, seeds)} of the PTB-XL tasks that have results, Average included."""
-    statistics = _seed_statistics(results)
+def numeric_table(results, models, tasks, metric="point"):
+    """{(model, column): (mean, std, seeds)} of the PTB-XL tasks that have results, Average included, of the
+    test macro-AUC (or of the results' column `metric`)."""
+    statistics = _seed_statistics(results, metric)
     cells = {}
     for model in models:
         per_task = []
@@ -152,11 +168,15 @@ def numeric_table(results, models, tasks):
     return cells
 
 
-def summary_table(results, models, tasks):
-    """The paper's table: rows in its order, task columns then Average; strings `0.923(.001)` or `-`."""
+def summary_table(results, models, tasks, metric="point"):
+    """The paper's table: rows in its order, task columns then Average; strings `0.923(.001)` or `-`. With
+    a `metric` of PTBXL_METRIC_TABLES, the same table of that metric, its columns named after it (`Fmax(All)`)."""
     models, tasks = in_order(models, table_models()), in_order(tasks, TASKS)
     columns = [TASK_COLUMNS.get(task, task) for task in tasks] + [AVERAGE_COLUMN]
-    return _string_table(numeric_table(results, models, tasks), models, columns)
+    table = _string_table(numeric_table(results, models, tasks, metric), models, columns)
+    if metric in PTBXL_METRIC_TABLES:
+        table.columns = [column.replace("Macro-AUC", PTBXL_METRIC_TABLES[metric][0], 1) for column in columns]
+    return table
 
 
 def _string_table(cells, models, columns):
@@ -268,15 +288,22 @@ def _icbeb_comparison_markdown(results, models):
 PTBXL_NOTES = ("\nEach cell: mean(std) over seeds of the test macro-AUC point estimate (std with ddof=0); "
                "`-`: no finished seed. Average: mean over the tasks of the per-task means (std: mean of the "
                "per-task stds), `-` unless every task has a result.\n")
+FMAX_AUPRC_NOTES = {
+    "fmax": "Fmax: the benchmark paper's sample-centric maximum F-score over the thresholds 0.00, 0.01, ..., "
+            "1.00, the threshold chosen on the test fold itself as the paper did (so optimistic).",
+    "macro_auprc": "Macro-AUPRC: the mean over labels of the area under the test precision-recall curve "
+                   "(scikit-learn's average precision).",
+}
 ICBEB_NOTES = ("\nEach cell: mean(std) over seeds of the test point estimate (std with ddof=0); `-`: no finished "
                "seed. F_beta=2 and G_beta=2: the challenge's macro scores of the test predictions binarised with "
                "per-class thresholds that maximise G_beta=2 on the training predictions, as the benchmark scores "
-               "`exp_ICBEB`.\n")
+               "`exp_ICBEB`. " + " ".join(FMAX_AUPRC_NOTES.values()) + "\n")
 
 
 def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
     """results.md, comparison.md and the tables as csv in the output folder, from its cells, for the
-    requested models: PTB-XL's table (results.csv; with `figure`, results.png) of the requested tasks if
+    requested models: PTB-XL's table (results.csv; with `figure`, results.png) and its Fmax and macro-AUPRC
+    tables (results_fmax.csv, results_macro_auprc.csv) of the requested tasks if
     `dataset` is PTB-XL, of all six if it has cells of these models; ICBEB 2018's (results_icbeb.csv) if
     `dataset` is ICBEB or it has cells of these models. Drawing the figure takes about a second, so the
     grid redraws it once per task."""
@@ -291,6 +318,11 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
         markdown.append(markdown_table(table) + PTBXL_NOTES
                         + settings_line(outputfolder, results, "ptbxl", models, ptbxl_tasks))
         table.to_csv(outputfolder / "results.csv")
+        for metric, (name, csv) in PTBXL_METRIC_TABLES.items():
+            metric_table = summary_table(results, models, ptbxl_tasks, metric)
+            markdown.append(f"## PTB-XL: {name}\n\n{markdown_table(metric_table)}\n{FMAX_AUPRC_NOTES[metric]} "
+                            "Cells and Average as in the macro-AUC table.\n")
+            metric_table.to_csv(outputfolder / csv)
         if figure:
             ordered_models, ordered_tasks = in_order(models, table_models()), in_order(ptbxl_tasks, TASKS)
             plot_summary(numeric_table(results, ordered_models, ordered_tasks), ordered_models, ordered_tasks,
