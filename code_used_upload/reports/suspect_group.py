@@ -1,8 +1,8 @@
 """Which training samples label_issues.csv flags, chosen without the true labels: the suspect group.
 
 A score (HMW's weight, or AUM) ranks the labels well, but no fixed threshold says where the wrong ones end:
-the clean samples' mode moves with the data, the view and the length of training (weight < 0.5 flagged 1.1
-to 2x as many images as were wrong, below). The rule reads the cut off the run's own scores and asks the
+the clean samples' mode moves with the data, the view and the length of training (weight < 0.5 flagged up
+to 1.4 times as many images as were wrong on the digits below, up to 2.2 times on harder images). The rule reads the cut off the run's own scores and asks the
 network whether the group below it is one of wrong labels:
 1. A two-component Gaussian mixture on the scores (DivideMix's split of the per-sample loss). The low group
    is every sample below the first score above the low component's mean where that component's posterior
