@@ -59,7 +59,7 @@ DIGITS_RECIPE = replace(CIFAR_RECIPE, milestones=(50, 80), epochs=100, augment=N
 # better. Measured on the digits written as 8 x 8 PNGs with 40% in a wrong folder (hmw+cce, seeds 0-2, the
 # full recipe): the weights' AUROC at finding them 0.999 against 0.978-0.983 without augmentation, and the
 # file's top rows, as many as there are misplaced images, 98.7% misplaced against 90%; with 10% in a wrong
-# folder 0.9999 against 0.989. The same held-out accuracy; its flag is more generous (reports/label_issues.py).
+# folder 0.9999 against 0.989. The same held-out accuracy.
 # The digits demo keeps its recipe.
 IMAGE_MLP_RECIPE = replace(DIGITS_RECIPE, augment="shift")
 # uc, hmw+uc: the authors' CIFAR recipe with their labelled batch of 64 (the warm-up's 128); on the digits
