@@ -108,6 +108,11 @@ def check(args):
     for name in ("EXECUTOR", "PRECISION"):
         if getattr(args, name) not in CHOICES[name]:
             raise UserError(f"--{name.lower()} {getattr(args, name)}: use one of {', '.join(CHOICES[name])}")
+    if args.GPUS_PER_CELL < 0:
+        raise UserError(f"--gpus-per-cell {args.GPUS_PER_CELL}: a share of a GPU, 0 or more")
+    bad_seeds = [seed for seed in args.SEEDS if not 0 <= seed < 2**32]
+    if bad_seeds:
+        raise UserError(f"--seeds {','.join(map(str, bad_seeds))}: integers from 0 to 2**32 - 1")
     if args.views is not None:
         if not args.demo:
             raise UserError("--views chooses among the demo's views: add --demo (or use --augment for one grid)")
@@ -118,9 +123,11 @@ def check(args):
 
 def run(args):
     """Check the input, run the grid (the demo: one grid per view), write the tables; returns the failed runs."""
+    from code_used_upload.experiments.folders import check_output_folder, mark_output_folder
     from code_used_upload.reports.noisy import write_views_summary
 
     check(args)
+    check_output_folder(args.OUTPUTFOLDER, "--outputfolder")
     if not args.demo:
         return run_one_view(args)
     views = {view: [m for m in methods if m in args.METHODS] for view, methods in DEMO_VIEWS.items()
@@ -130,6 +137,7 @@ def run(args):
     for view, methods in views.items():
         failed += run_one_view(argparse.Namespace(**{**vars(args), "AUGMENT": view, "METHODS": methods,
                                                      "OUTPUTFOLDER": str(Path(args.OUTPUTFOLDER) / view)}))
+    mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")
     written = {view: methods for view, methods in DEMO_VIEWS.items()
                if (Path(args.OUTPUTFOLDER) / view / "results.csv").is_file()}
     write_views_summary(args.OUTPUTFOLDER, written)
@@ -140,13 +148,17 @@ def run(args):
 def run_one_view(args):
     """The grid of one view (and one output folder); returns the failed runs."""
     from code_used_upload.experiments.executors import run_grid
+    from code_used_upload.experiments.folders import check_apart, check_output_folder, mark_output_folder
     from code_used_upload.experiments.grid import Grid
+    from code_used_upload.models.noisy import IMAGE_FOLDER
     from code_used_upload.experiments.noisy import NoisyLabelExperiment
     from code_used_upload.experiments.noisy_run import HMWOptions, RunOptions
     from code_used_upload.reports.noisy import collect_noisy_results, write_noisy_summary
     from code_used_upload.training.device import default_threads, resolve_device
 
     if args.report_only:
+        check_output_folder(args.OUTPUTFOLDER, "--outputfolder")
+        mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")
         if collect_noisy_results(args.OUTPUTFOLDER, args.METHODS, args.SETTINGS).empty:
             raise UserError(f"no complete run of the requested methods and settings under {args.OUTPUTFOLDER}")
         write_noisy_summary(args.OUTPUTFOLDER, args.METHODS, args.SETTINGS)
@@ -154,6 +166,8 @@ def run_one_view(args):
             print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
         return []
     resolve_device(args.DEVICE)
+    if any(setting.startswith(f"{IMAGE_FOLDER}/") for setting in args.SETTINGS):
+        check_apart(args.DATA_PATH, args.OUTPUTFOLDER, "--outputfolder")
     options = HMWOptions(alpha=args.ALPHA_NMW, beta=args.BETA_NMW, top_rate=args.TOP_RATE_NMW, if_aum=args.IF_AUM,
                          if_anneal=args.IF_ANNEAL, if_spherical=args.IF_SPHERICAL, normalize_logits=args.NORMALIZE_LOGITS)
     run_options = RunOptions(lr=args.LR, milestones=args.MILESTONES, augment=args.AUGMENT, cv_n_folds=args.CV_N_FOLDS,

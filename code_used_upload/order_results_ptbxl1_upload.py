@@ -104,6 +104,7 @@ def run(args):
     # imported here, not at the top, so that --help answers without loading torch
     from code_used_upload.experiments.ecg import ECGExperiment
     from code_used_upload.experiments.executors import run_grid
+    from code_used_upload.experiments.folders import check_output_folder, mark_output_folder
     from code_used_upload.experiments.grid import Grid
     from code_used_upload.models import available_models
     from code_used_upload.training.device import default_threads, resolve_device
@@ -126,7 +127,9 @@ def run(args):
             raise UserError(f"--{name.lower()} {getattr(args, name)}: use one of {', '.join(CHOICES[name])}")
     if args.CPUS_PER_CELL is not None and args.CPUS_PER_CELL < 1:
         raise UserError(f"--cpus-per-cell {args.CPUS_PER_CELL}: must be at least 1")
+    check_output_folder(args.OUTPUTFOLDER, "--outputfolder")
     if args.report_only:
+        mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")
         return report_only(args)
     resolve_device(args.DEVICE)
     with tempfile.TemporaryDirectory(prefix="synthetic-ptbxl-") as scratch:
@@ -136,6 +139,7 @@ def run(args):
                                                         seed=0, sampling_frequencies=(args.SAMPLING_FREQUENCY,)))
         experiment = ECGExperiment(args.DATAFOLDER, args.OUTPUTFOLDER, args.SAMPLING_FREQUENCY, dataset=args.DATASET)
         if args.prepare_only:
+            mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")
             for task in args.TASKS:
                 experiment.prepare(task)
             print(f"prepared {', '.join(args.TASKS)} under {args.OUTPUTFOLDER}")

@@ -161,14 +161,18 @@ def task_of(args, default_mode):
 def run(args):
     """Check the flags, resolve the run once (experiments/noisy_run.py), train (or resume) it; returns no failed
     run (a failure raises)."""
-    from code_used_upload.experiments.folders import check_own_folder, is_complete
+    from code_used_upload.experiments.folders import check_apart, check_own_folder, is_complete
     from code_used_upload.experiments.noisy_cell import run_noisy_cell
     from code_used_upload.experiments.noisy_data import load_images
     from code_used_upload.experiments.noisy_run import HMWOptions, RunOptions, parse_task, resolve_run
     from code_used_upload.models.noisy import IMAGE_FOLDER
     from code_used_upload.training.device import default_threads, resolve_device
+    from code_used_upload.training.loop import NonFiniteLossError
     from code_used_upload.training.settings import PRECISIONS, RunSettings
 
+    if args.noise_mode == "" or args.data_path.strip() == "":
+        raise UserError(f"--{'noise_mode' if args.noise_mode == '' else 'data_path'} '': give a value, or leave the flag "
+                        f"out for its default")
     setting = parse_task(task_of(args, default_mode="none" if args.dataset == IMAGE_FOLDER else "sym"))
     if args.dataset != IMAGE_FOLDER and args.num_class not in (None, DATASET_CLASSES[args.dataset]):
         raise UserError(f"--num_class {args.num_class}: {args.dataset} has {DATASET_CLASSES[args.dataset]} classes")
@@ -191,11 +195,17 @@ def run(args):
     noisy_run = resolve_run(setting, args.method, args.seed, options, hmw, settings, args.data_path)
     settings = replace(settings, threads=args.threads or noisy_run.cpu_threads or default_threads())
     folder = Path(args.check_loc or f"outputs/hmw/runs/{setting.name.replace('/', '_')}_{args.method}_seed{args.seed}")
+    folder = folder.expanduser()
     check_own_folder(folder, "--check_loc")  # before the data is read: a folder of yours is refused at once
+    if args.dataset == IMAGE_FOLDER:
+        check_apart(args.data_path, folder, "--check_loc")
     images = load_images(args.dataset, args.data_path, image_size=args.image_size, val_fraction=args.val_fraction,
                          num_class=args.num_class, threads=settings.threads)
     complete = is_complete(folder)
-    summary = run_noisy_cell(images, noisy_run, settings, folder)
+    try:
+        summary = run_noisy_cell(images, noisy_run, settings, folder)
+    except NonFiniteLossError as error:  # an outcome of the training, said in its line: a rate too high for it
+        return [(str(folder), f"{error}; the epochs before are kept beside it, and a lower --lr may train")]
     # the AUROCs there are: none without known mislabelled samples (--noise_mode none)
     aurocs = [f"{name} {summary[key]:.3f}" for name, key in (
         ("the weights", "weight_auroc"), ("AUM to the first drop", "aum_auroc_first_drop"), ("AUM", "aum_auroc"),
@@ -214,7 +224,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    return exit_status(lambda: run(args), "run", "the finished epochs are kept; rerun the same command to resume")
+    return exit_status(lambda: run(args), "run", "what had finished is kept (a run resumes after its last finished "
+                                                 "epoch); rerun the same command to resume")
 
 
 if __name__ == "__main__":

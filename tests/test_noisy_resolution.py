@@ -177,3 +177,14 @@ def test_the_data_set_is_decoded_once_whatever_the_call(tmp_path, monkeypatch):
     assert again is first and len(reads) == 1  # the grid called it both ways and decoded the folder twice
     noisy_data.loaded_fingerprint("imagefolder", folder, 32, 0.5)
     assert len(reads) == 1
+
+
+def test_what_the_schedule_never_reaches_is_the_same_run():
+    """Milestones at or past the last epoch change nothing, nor their order, nor a warm-up longer than the run."""
+    short = RunSettings(epochs=3)
+    base = resolve_run(DIGITS, "hmw+cce", 0, RunOptions(milestones=(2, 5), warm_up=3), settings=short)
+    for options in (RunOptions(milestones=(5, 2), warm_up=3), RunOptions(milestones=(2, 60, 90), warm_up=100)):
+        assert same_identity(base, resolve_run(DIGITS, "hmw+cce", 0, options, settings=short))
+    assert base.recipe.milestones == (2,) and base.recipe.unweighted_epochs == 3
+    unicon = resolve_run(DIGITS, "uc", 0, RunOptions(milestones=(3, 9), warm_up=1), settings=short)
+    assert unicon.recipe.milestones == (3,)  # UniCon's 0..3 reaches epoch 3

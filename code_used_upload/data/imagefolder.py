@@ -34,6 +34,7 @@ per-channel mean and std of the pixel values scaled to 0..1, as data/digits.py.
 import math
 import os
 import stat
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ from sklearn.model_selection import train_test_split
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 from tqdm.auto import tqdm
 
-from code_used_upload.data.images import ImageData
+from code_used_upload.data.images import ImageData, available_memory
 from code_used_upload.errors import UserError
 
 SKIPPED_FOLDER = "__MACOSX"  # beside names starting with '.'
@@ -115,7 +116,9 @@ def load_image_folder(data_path, image_size=32, val_fraction=0.1, seed=0, num_cl
     train_rows, test_rows = train_test_split(np.arange(len(labels)), test_size=val_fraction, stratify=labels,
                                              random_state=seed)
     order = np.concatenate([np.sort(train_rows), np.sort(test_rows)])  # the array's row r holds sample order[r]
-    images, modes, failures = _decode_all(found, order, image_size, threads or _usable_cores(), progress)
+    with warnings.catch_warnings():  # a large image (over 89 million pixels) is read, not warned about twice a line
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        images, modes, failures = _decode_all(found, order, image_size, threads or _usable_cores(), progress)
     if found.failures or failures:
         raise UserError(_unreadable(root, found.failures + failures))
     n_train = len(train_rows)
@@ -153,7 +156,9 @@ def _find_images(root):
     folders = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
     classes = _check_classes(root, [name for name in folders if not _skipped(name)])
     found = _Found(classes, [], len(folders) - len(classes), 0, [])
-    seen_folders, seen_files = set(), set()
+    # the root and every class folder count as seen from the start: a link back up (`ant/up -> ..`) or across
+    # (`ant/bees -> ../bee`) is not walked, so that no image is read under another class than its own folder's
+    seen_folders, seen_files = {_identity(root), *(_identity(root / name) for name in classes)}, set()
     for label, name in enumerate(classes):
         for path in _class_files(root / name, name, found, seen_folders):
             try:
@@ -277,6 +282,10 @@ def _decode_all(found, order, side, threads, progress):
     modes = np.array(_in_parallel(lambda row: _mode(paths[row]), len(paths), "reading image headers", threads,
                                   progress), dtype=object)
     channels = 1 if all(mode in SINGLE_CHANNEL_MODES for mode in modes if isinstance(mode, str)) else 3
+    needed, free = len(paths) * channels * side * side, available_memory()
+    if needed > free:
+        raise UserError(f"{len(paths)} images of {side} x {side} need {needed / 1e6:,.0f} MB of memory as uint8, and "
+                        f"this machine has {free / 1e6:,.0f} MB free: give a smaller --image_size")
     images = np.zeros((len(paths), channels, side, side), dtype=np.uint8)
     position = np.empty(len(paths), dtype=np.int64)
     position[order] = np.arange(len(paths))
@@ -358,7 +367,11 @@ def _channel_moments(images):
 
 
 def _reason(error):
-    """An exception as one short line: its type and message."""
+    """An exception as one short line: its type and message; PIL's guard against decompression bombs said as
+    what to do."""
+    if isinstance(error, Image.DecompressionBombError):
+        return (f"over {2 * Image.MAX_IMAGE_PIXELS:,} pixels, PIL's guard against decompression bombs: resize it "
+                f"first (or raise PIL.Image.MAX_IMAGE_PIXELS in your own script if you trust it)")
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 

@@ -18,7 +18,7 @@ from code_used_upload.evaluation.metrics import (evaluate, evaluate_fmax_auprc, 
                                                  per_label_auc, undefined_labels_said_elsewhere, write_te_results)
 from code_used_upload.models import build_model, model_recipe
 from code_used_upload.reports.figures import plot_training
-from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_workspace, provenance
+from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_lock, cell_workspace, provenance
 from code_used_upload.training.crops import to_device
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.loop import seed_everything, train_model
@@ -30,9 +30,9 @@ def run_cell(data, model_name, seed, settings, identity):
 
     Labels with an undefined AUC were announced once for the task (experiments/prepare.py), so the
     cell does not repeat that warning at every validation and test evaluation."""
-    with undefined_labels_said_elsewhere():
-        with cell_workspace(cell_folder(data.folder, model_name, seed)) as work:
-            return _train_and_write(data, model_name, seed, settings, identity, work)
+    final = cell_folder(data.folder, model_name, seed)
+    with undefined_labels_said_elsewhere(), cell_lock(final, "--outputfolder"), cell_workspace(final) as work:
+        return _train_and_write(data, model_name, seed, settings, identity, work)
 
 
 def _train_and_write(data, model_name, seed, settings, identity, work):

@@ -21,6 +21,7 @@ after its last finished epoch and ends as an uninterrupted one.
 import functools
 import glob
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,8 +35,8 @@ from code_used_upload.data.images import training_subset
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.noisy_labels import group_means, predict_logits, separation_auroc, test_accuracy
 from code_used_upload.experiments.cleanlab_folds import find_label_issues_by_folds
-from code_used_upload.experiments.folders import (CELL_FILE, WEIGHTS_FILE, cell_workspace, check_own_folder, is_complete,
-                                                  provenance, recorded_identity, write_record)
+from code_used_upload.experiments.folders import (CELL_FILE, WEIGHTS_FILE, cell_lock, cell_workspace, check_own_folder,
+                                                  is_complete, provenance, recorded_identity, write_record)
 from code_used_upload.experiments.noisy_data import data_fingerprint, fingerprint, run_labels
 from code_used_upload.models.noisy import ARCH_SETUPS, CLEANLAB, build_noisy_model, build_unicon_networks, check_method
 from code_used_upload.reports.label_issues import LABEL_ISSUES_FILE, write_label_issues
@@ -68,9 +69,13 @@ def summary_of(record):
 
 
 def sidecars(final):
-    """The run's checkpoints beside its folder (`.<name>.checkpoint.pt`, cleanlab's `.<name>.fold<k>*.pt`)."""
+    """The run's own files beside its folder: its checkpoint `.<name>.checkpoint.pt` and cleanlab's folds'
+    `.<name>.fold<k>.pt` and `.<name>.fold<k>.checkpoint.pt`; not another run's (`.<name>.v2.checkpoint.pt`
+    is run `<name>.v2`'s), nor a file of yours."""
     final = Path(final)
-    return sorted(final.parent.glob(f".{glob.escape(final.name)}.*.pt"))
+    own = re.compile(rf"\.{re.escape(final.name)}\.(?:checkpoint|fold\d+|fold\d+\.checkpoint)\.pt")
+    return sorted(path for path in final.parent.glob(f".{glob.escape(final.name)}.*.pt")
+                  if own.fullmatch(path.name) and path.is_file() and not path.is_symlink())
 
 
 def check_existing(final, wanted, device, elsewhere):
@@ -83,7 +88,11 @@ def check_existing(final, wanted, device, elsewhere):
         refuse_other_settings(str(final), recorded_identity(final), wanted, elsewhere)
         return True
     for checkpoint in sidecars(final):
-        recorded, written_on = checkpoint_identity(checkpoint)
+        try:
+            recorded, written_on = checkpoint_identity(checkpoint)
+        except Exception as error:  # not torch's format, or not what the restricted load admits
+            raise UserError(f"{checkpoint} is not a checkpoint of this toolkit ({type(error).__name__}); it has the "
+                            f"name of this run's checkpoint: move it away, or give {elsewhere} another folder") from None
         refuse_other_settings(str(checkpoint), recorded, wanted, elsewhere)
         if written_on not in (None, device.type):
             raise UserError(f"{checkpoint} was written on {written_on} and this run trains on {device.type}: its "
@@ -111,6 +120,11 @@ def preflight(images, run, settings, final, elsewhere, data_sha256=None):
     data = images.data
     check_method(run.method, data.num_classes)
     labels, is_noisy = run_labels(run, data)
+    smallest = int(np.bincount(labels)[np.bincount(labels) > 0].min())
+    if run.cv_n_folds is not None and run.cv_n_folds > smallest:
+        raise UserError(f"--cv_n_folds {run.cv_n_folds}: the smallest class of the training labels has {smallest} "
+                        f"images, and each of cleanlab's stratified folds needs one of every class; give --cv_n_folds "
+                        f"{smallest} or less")
     wanted = run.identity(settings, data_sha256 or data_fingerprint(data), fingerprint(labels))
     device = resolve_device(settings.device)
     complete = check_existing(final, wanted, device, elsewhere)
@@ -121,20 +135,21 @@ def preflight(images, run, settings, final, elsewhere, data_sha256=None):
 
 def run_noisy_cell(images, run, settings, final, elsewhere="--check_loc", data_sha256=None):
     """Train and evaluate the resolved `run` on `images` (an ImageFolderData, as experiments/noisy_data.py
-    gives it), written atomically to `final`, after its `preflight`; returns the numbers of cell.json's
-    summary (read back when `final` already holds this run). `elsewhere` names the flag that chooses
-    another folder."""
+    gives it), written atomically to `final`, after its `preflight`, holding the folder's lock; returns
+    the numbers of cell.json's summary (read back when `final` already holds this run). `elsewhere` names the
+    flag that chooses another folder."""
     final = Path(final)
-    checked = preflight(images, run, settings, final, elsewhere, data_sha256)
-    if checked.complete:
-        return summary_of(json.loads((final / CELL_FILE).read_text()))
-    train_and_write = _train_and_write_unicon if run.unicon else _train_and_write
-    data = replace(images.data, **dict(zip(("mean", "std"), run.normalisation(images.data))))
-    with cell_workspace(final, elsewhere) as work:
-        result = train_and_write(images, data, run, checked, settings, work, final)
-    for checkpoint in sidecars(final):
-        checkpoint.unlink()
-    return result
+    checked = preflight(images, run, settings, final, elsewhere, data_sha256)  # refusals first: nothing written
+    with cell_lock(final, elsewhere):
+        if checked.complete or check_existing(final, checked.identity, checked.device, elsewhere):  # done meanwhile
+            return summary_of(json.loads((final / CELL_FILE).read_text()))
+        train_and_write = _train_and_write_unicon if run.unicon else _train_and_write
+        data = replace(images.data, **dict(zip(("mean", "std"), run.normalisation(images.data))))
+        with cell_workspace(final, elsewhere) as work:
+            result = train_and_write(images, data, run, checked, settings, work, final)
+        for checkpoint in sidecars(final):
+            checkpoint.unlink()
+        return result
 
 
 def _check_fits(run, data, device):

@@ -29,7 +29,8 @@ _loaded = OrderedDict()  # (dataset, folder, image size, held-out share) -> (Ima
 def _key(dataset, data_path, image_size, val_fraction):
     folder = str(Path(data_path).expanduser().resolve())
     if dataset == IMAGE_FOLDER:
-        return dataset, folder, image_size or IMAGE_SIZE, val_fraction or VAL_FRACTION
+        return (dataset, folder, IMAGE_SIZE if image_size is None else image_size,
+                VAL_FRACTION if val_fraction is None else val_fraction)
     return (dataset, folder if dataset != "digits" else None, None, None)
 
 

@@ -17,6 +17,7 @@ of a results table shares (the precision); its cell part the resolved run, the f
 and of the noisy labels.
 """
 import hashlib
+import math
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from code_used_upload.configs.identity import identity
 from code_used_upload.data.cifar_n import LABEL_SETS
 from code_used_upload.errors import UserError
-from code_used_upload.models.imagenet_resnet import IMAGENET, IMAGENET_MEAN, IMAGENET_STD, pretrained_name
+from code_used_upload.models.imagenet_resnet import IMAGENET, IMAGENET_MEAN, IMAGENET_STD, check_pretrained, pretrained_name
 from code_used_upload.models.noisy import (CLEANLAB, DATASET_SIDES, HMW_PREFIX, IMAGE_FOLDER, UNICON,
                                             UNICON_STRONG_VIEWS, check_dataset, check_method, noisy_setup)
 from code_used_upload.training.augment import VIEWS
@@ -90,6 +91,14 @@ class HMWOptions:
     if_spherical: bool = True
     normalize_logits: bool = True
 
+    def __post_init__(self):
+        for flag, value in (("--alpha_nmw", self.alpha), ("--beta_nmw", self.beta)):
+            if not (math.isfinite(value) and value > 0):
+                raise UserError(f"{flag} {value}: HMW's sharpness, a positive number (the authors': 100)")
+        if not 0.0 < self.top_rate <= 1.0:
+            raise UserError(f"--top_rate_nmw {self.top_rate}: a fraction in (0, 1] of the C - 2 classes HMW averages "
+                            f"beyond the nearest rival (the authors': 0.01)")
+
 
 # the options of a user's own images, refused on CIFAR and the digits, whose images, split and network are fixed
 FOLDER_OPTIONS = ("image_size", "val_fraction", "pretrained")
@@ -115,13 +124,19 @@ class RunOptions:
             raise UserError(f"--augment {self.augment}: use one of {', '.join(VIEW_NAMES)}")
         if self.cv_n_folds < 2:
             raise UserError(f"--cv_n_folds {self.cv_n_folds}: cleanlab's out-of-fold probabilities need at least 2 folds")
-        if self.lr is not None and not self.lr > 0:
-            raise UserError(f"--lr {self.lr}: must be positive")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"--lr {self.lr}: a positive learning rate (the recipe's: 0.02)")
+        if self.milestones is not None and any(epoch < 1 for epoch in self.milestones):
+            raise UserError(f"--milestones {'/'.join(map(str, self.milestones))}: epochs from 1 on, after which the "
+                            f"learning rate drops")
         if self.warm_up is not None and self.warm_up < 0:
             raise UserError(f"--warm_up {self.warm_up}: the number of unweighted epochs, 0 or more")
         if self.image_size is not None and self.image_size < 1:
             raise UserError(f"--image_size {self.image_size}: give the side in pixels, at least 1, that every image is "
                             f"resized to")
+        if self.val_fraction is not None and not 0.0 < self.val_fraction < 1.0:
+            raise UserError(f"--val_fraction {self.val_fraction}: a fraction strictly between 0 and 1, the images held "
+                            f"out to measure accuracy on")
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,8 @@ def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), s
     `settings` (None: the recipe's), its data set under `data_path`; a UserError for any combination that
     cannot run."""
     check_method(method)
+    if not 0 <= seed < 2**32:
+        raise UserError(f"--seed {seed}: an integer from 0 to 2**32 - 1 (it seeds numpy's and torch's generators)")
     dataset = setting.dataset
     own_images = dataset == IMAGE_FOLDER
     if not own_images:
@@ -213,12 +230,14 @@ def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), s
         if given:
             raise UserError(f"{' and '.join(given)}: for your own images (--dataset {IMAGE_FOLDER}); {dataset}'s images, "
                             f"split and network are fixed")
-    side = (options.image_size or IMAGE_SIZE) if own_images else DATASET_SIDES[dataset]
+    side = (IMAGE_SIZE if options.image_size is None else options.image_size) if own_images else DATASET_SIDES[dataset]
     setup = noisy_setup(dataset, options.arch, side)
     unicon = method in UNICON
     if options.pretrained is not None:
         if setup.pretrained_recipe is None:
             raise UserError(f"--pretrained: {setup.arch} has no pretrained weights; use --arch resnet18 or resnet50")
+        if options.pretrained != IMAGENET:
+            check_pretrained(setup.arch, options.pretrained)
         base = setup.pretrained_unicon_recipe if unicon else setup.pretrained_recipe
     else:
         base = setup.unicon_recipe if unicon else setup.recipe
@@ -229,15 +248,25 @@ def resolve_run(setting, method, seed, options=RunOptions(), hmw=HMWOptions(), s
     recipe = replace(base, augment=view, epochs=settings.epochs_for(base), batch_size=settings.batch_for(base),
                      **{key: value for key, value in (("max_lr", options.lr), ("milestones", options.milestones),
                                                       ("unweighted_epochs", options.warm_up)) if value is not None})
-    recipe = replace(recipe, milestones=tuple(recipe.milestones))
+    # what the schedule runs: the milestones in order, those it reaches (an epoch of UniCon's 0..epochs, one
+    # before the last otherwise); weights from the epoch after the warm-up, if the run gets there
+    reached = recipe.epochs + 1 if unicon else recipe.epochs
+    recipe = replace(recipe, milestones=tuple(sorted(m for m in recipe.milestones if m < reached)))
     if unicon:
+        if recipe.unweighted_epochs > recipe.epochs + 1:
+            raise UserError(f"--warm_up {recipe.unweighted_epochs} is longer than the run: UniCon trains --num_epochs "
+                            f"{recipe.epochs} as the authors' 0..{recipe.epochs}, {recipe.epochs + 1} epochs; give a "
+                            f"shorter --warm_up or more --num_epochs")
         recipe = _unicon_recipe(recipe, setting)
+    else:
+        recipe = replace(recipe, unweighted_epochs=min(recipe.unweighted_epochs, recipe.epochs))
     trained = "cce" if method == CLEANLAB else method
     return NoisyRun(setting, method, seed, setup.arch, recipe, side,
                     sce=setup.sce if trained.removeprefix(HMW_PREFIX) == "sce" else None,
                     hmw=hmw if method.startswith(HMW_PREFIX) else None,
                     cv_n_folds=options.cv_n_folds if method == CLEANLAB else None,
-                    val_fraction=(options.val_fraction or VAL_FRACTION) if own_images else None,
+                    val_fraction=(VAL_FRACTION if options.val_fraction is None else options.val_fraction) if own_images
+                    else None,
                     pretrained=options.pretrained, cpu_threads=setup.cpu_threads,
                     data_path=None if setting.mode != HUMAN else str(data_path))
 

@@ -13,6 +13,7 @@ IMAGENET1K_V1, downloaded into torch's cache by torchvision when missing), or a 
 channel) with 3-channel weights: the first convolution's weights summed over their input channels,
 which is what the network computes on the grey image repeated into R, G and B (as timm adapts a stem).
 """
+import warnings
 from pathlib import Path
 
 import torch
@@ -47,14 +48,10 @@ def imagenet_resnet(arch, in_channels=3, pretrained=None):
         raise UserError(f"--arch {arch}: use one of {', '.join(ARCHS)}")
     net = getattr(tv, arch)(weights=None)
     if pretrained is not None:
+        if pretrained != IMAGENET:
+            check_pretrained(arch, pretrained)
         state = _imagenet_state(arch) if pretrained == IMAGENET else _state_from_file(pretrained)
-        state = {key: value for key, value in state.items() if not key.startswith("fc.")}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        missing = [key for key in missing if not key.startswith("fc.")]
-        if missing or unexpected:
-            raise UserError(f"--pretrained {pretrained}: not a state dict of torchvision's {arch} "
-                            f"({len(missing)} missing keys, e.g. {(missing or ['-'])[0]}; {len(unexpected)} unexpected, "
-                            f"e.g. {(unexpected or ['-'])[0]}); give the weights of torchvision's {arch}")
+        net.load_state_dict({key: value for key, value in state.items() if not key.startswith("fc.")}, strict=False)
     if in_channels != 3:
         stem = net.conv1
         net.conv1 = nn.Conv2d(in_channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
@@ -68,6 +65,26 @@ def imagenet_resnet(arch, in_channels=3, pretrained=None):
     net.fc = nn.Identity()
     net.out_features = out_features
     return net
+
+
+def check_pretrained(arch, path):
+    """Refuse (UserError) a `--pretrained PATH` that is not a state dict of torchvision's `arch`, before any
+    image is read: the same keys (the classifier's aside) and shapes."""
+    import torchvision.models as tv
+
+    state = _state_from_file(path)
+    with torch.device("meta"):
+        expected = {key: value.shape for key, value in getattr(tv, arch)(weights=None).state_dict().items()
+                    if not key.startswith("fc.")}
+    given = {key: value.shape for key, value in state.items() if not key.startswith("fc.")}
+    wrong = sorted(key for key in expected if key in given and given[key] != expected[key])
+    missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+    if wrong or missing or unexpected:
+        example = (f"{wrong[0]} is {tuple(given[wrong[0]])}, not {tuple(expected[wrong[0]])}" if wrong else
+                   f"{len(missing)} keys missing, e.g. {missing[0]}" if missing else
+                   f"{len(unexpected)} keys not {arch}'s, e.g. {unexpected[0]}")
+        raise UserError(f"--pretrained {path}: not the weights of torchvision's {arch} ({example}); give that network's "
+                        f"state dict, or the --arch it belongs to")
 
 
 def _imagenet_state(arch):
@@ -88,13 +105,17 @@ def _imagenet_state(arch):
 def _state_from_file(path):
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"--pretrained {path}: no such file; give a state dict saved with torch.save(model.state_dict()), "
-                        f"or --pretrained {IMAGENET} for torchvision's ImageNet weights")
+        raise UserError(f"--pretrained {path}: {'a folder' if path.is_dir() else 'no such file'}; give a state dict saved "
+                        f"with torch.save(model.state_dict(), PATH), or --pretrained {IMAGENET} for torchvision's "
+                        f"ImageNet weights")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+        with warnings.catch_warnings():  # torch warns of an old pickle protocol before refusing what it holds
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # its messages run over several lines: the first says what was refused
+        reason = (str(error).strip().splitlines() or [""])[0]
         raise UserError(f"--pretrained {path} is not a state dict torch can read safely ({type(error).__name__}: "
-                        f"{error}); save the weights with torch.save(model.state_dict(), PATH)") from None
+                        f"{reason}); save the weights with torch.save(model.state_dict(), PATH)") from None
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise UserError(f"--pretrained {path} holds no state dict (a mapping of names to tensors); save the weights "
                         f"with torch.save(model.state_dict(), PATH)")

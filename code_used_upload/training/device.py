@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -28,8 +29,8 @@ def resolve_device(name="auto"):
     """`auto` picks CUDA when present; a clear error for a name that is not a device or a missing GPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.split(":")[0] not in ("cpu", "cuda"):
-        raise UserError(f"device {name!r}: use auto, cpu or cuda (cuda:N for a given GPU)")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise UserError(f"device {name!r}: use auto, cpu or cuda (cuda:N for a given GPU, N from 0)")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {name!r} was asked for, but this torch sees no CUDA GPU "

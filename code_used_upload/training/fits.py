@@ -10,10 +10,9 @@ difference is an image's share, the rest the weights the backward pass reads. Th
 bound (the backward pass's own buffers, the allocator's rounding and cuDNN's workspaces come on top):
 a run it refuses would not have fitted.
 """
-import math
-
 import torch
 
+from code_used_upload.data.images import available_memory
 from code_used_upload.errors import UserError
 
 GB = 1e9
@@ -45,17 +44,11 @@ def step_bytes(build, image_shape):
 
 
 def available_bytes(device):
-    """Memory free for a run on `device`: CUDA's free memory, or the machine's available memory (Linux's
-    MemAvailable, which counts what the page cache would give back)."""
+    """Memory free for a run on `device`: CUDA's free memory, or the machine's (data/images.py available_memory)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):  # not Linux: the physical memory, an upper bound
-        return math.inf
+    return available_memory()
 
 
 def check_step_fits(bytes_of_step, image_side, images_per_step, batch_size, device, resident_bytes, what):
