@@ -71,8 +71,8 @@ def refuse_other_settings(what, recorded, wanted, elsewhere, also=0):
     if recorded is None:
         found = "made before runs recorded their settings"
     elif recorded.get("version") != wanted.get("version"):
-        found = (f"made by another version of this toolkit, which recorded its settings otherwise (version "
-                 f"{recorded.get('version', 1)}, now {wanted.get('version', 1)})")
+        found = (f"made by another version of this toolkit, which recorded its settings otherwise, or is another "
+                 f"kind of run (version {recorded.get('version', 1)}, now {wanted.get('version', 1)})")
     else:
         found = f"made with other settings: {'; '.join(differences(recorded, wanted))}"
     more = f" (and {also} more with other settings)" if also else ""
