@@ -28,7 +28,7 @@ import pandas as pd
 from code_used_upload.configs.identity import IDENTITY_KEY, describe_table, shared_table
 from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.configs.tasks import (AVERAGE_COLUMN, DATASET_EXPERIMENTS, DATASET_NAMES, ICBEB_COLUMNS,
-                                            ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS)
+                                            ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS, parse_variant_folder)
 from code_used_upload.evaluation.metrics import CHALLENGE_METRICS, read_te_results
 from code_used_upload.models import available_models, model_row
 from code_used_upload.reports.figures import plot_summary
@@ -38,6 +38,7 @@ OTHER_RESULTS = PAPER_RESULTS.with_name("other_results.csv")  # published rows t
 ICBEB_RESULTS = PAPER_RESULTS.with_name("icbeb_results.csv")  # the PTB-XL benchmark's published ICBEB 2018 rows
 # the test macro-AUC's te_results values, then the challenge's point estimates (ICBEB cells only)
 RESULT_COLUMNS = ["dataset", "task", "model", "seed", "point", "mean", "lower", "upper", *CHALLENGE_METRICS]
+VARIANT_COLUMNS = ["train_fraction", "finetuned"]  # where a cell trained on part of its folds, or was fine-tuned
 # experiment folder -> (dataset, task); a folder the configs do not name is a PTB-XL task of its own name
 EXPERIMENT_TASKS = {exp: (dataset, task) for dataset, experiments in DATASET_EXPERIMENTS.items()
                     for task, exp in experiments.items()}
@@ -46,11 +47,13 @@ SEED_FOLDER = re.compile(r"seed(\d+)")
 MISSING = "-"
 
 
-def collect_results(outputfolder):
+def collect_results(outputfolder, variants=False):
     """One row per complete cell (dataset, task, model, seed) with its te_results values.
 
     Seeded cells live in `models/<model>/seed<k>/`; a model without seeds (the benchmark's `naive`,
-    deterministic) keeps the benchmark's `models/<model>/results/` and gets a missing seed.
+    deterministic) keeps the benchmark's `models/<model>/results/` and gets a missing seed. Cells trained on
+    a fraction of the training folds or fine-tuned from another cell (their own experiment folders) are
+    left out, or with `variants` kept, with the columns train_fraction and finetuned (reports/transfer.py).
     """
     rows = []
     for te_results in sorted(Path(outputfolder).glob("*/models/*/*/results/te_results.csv")):
@@ -59,18 +62,20 @@ def collect_results(outputfolder):
             rows.append(_result_row(te_results.parents[2], int(seed.group(1)), te_results))
     for te_results in sorted(Path(outputfolder).glob("*/models/*/results/te_results.csv")):
         rows.append(_result_row(te_results.parents[1], pd.NA, te_results))
-    rows = [row for row in rows if not row["model"].startswith((".", "tmp"))]
-    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    rows = [row for row in rows if not row["model"].startswith((".", "tmp"))
+            and (variants or (row["train_fraction"] == 1 and not row["finetuned"]))]
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS + (VARIANT_COLUMNS if variants else []))
     results["seed"] = results["seed"].astype("Int64")
     return results
 
 
 def _result_row(model_folder, seed, te_results):
-    dataset, task = EXPERIMENT_TASKS.get(model_folder.parents[1].name, ("ptbxl", model_folder.parents[1].name))
+    experiment, train_fraction, finetuned = parse_variant_folder(model_folder.parents[1].name)
+    dataset, task = EXPERIMENT_TASKS.get(experiment, ("ptbxl", experiment))
     challenge = {metric: read_te_results(te_results, metric)["point"] for metric in CHALLENGE_METRICS
                  if (dataset, task) == ICBEB_TASK}
     return {"dataset": dataset, "task": task, "model": model_folder.name, "seed": seed,
-            **read_te_results(te_results), **challenge}
+            **read_te_results(te_results), **challenge, "train_fraction": train_fraction, "finetuned": finetuned}
 
 
 def settings_line(outputfolder, results, dataset, models, tasks):
@@ -187,6 +192,15 @@ def icbeb_table(results, models):
     return _string_table(icbeb_cells(results, models), models, list(ICBEB_COLUMNS.values()))
 
 
+def folder_table(results, models):
+    """Your records' table: a row per model in table order, its test macro-AUC as `0.923(.001)` or `-`."""
+    models = in_order(models, table_models())
+    statistics = _seed_statistics(results[results["dataset"] == "folder"])
+    cells = {(model, "Macro-AUC"): (row["mean"], row["std"], int(row["seeds"]))
+             for (_, _, model), row in statistics.iterrows() if model in models}
+    return _string_table(cells, models, ["Macro-AUC"])
+
+
 def markdown_table(table):
     """A pipe table in the layout of the paper's README: the index's name and values as the first column."""
     lines = ["|" + "|".join([table.index.name, *table.columns]) + "|"]
@@ -273,6 +287,9 @@ ICBEB_NOTES = ("\nEach cell: mean(std) over seeds of the test point estimate (st
                "per-class thresholds that maximise G_beta=2 on the training predictions, as the benchmark scores "
                "`exp_ICBEB`.\n")
 
+FOLDER_NOTES = ("\nEach cell: mean(std) over seeds of the test macro-AUC point estimate (std with ddof=0); `-`: no "
+                "finished seed.\n")
+
 
 def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
     """results.md, comparison.md and the tables as csv in the output folder, from its cells, for the
@@ -302,5 +319,10 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
                         + settings_line(outputfolder, results, ICBEB_TASK[0], models, [ICBEB_TASK[1]]))
         table.to_csv(outputfolder / "results_icbeb.csv")
         comparison.append(_icbeb_comparison_markdown(results, models))
+    if "folder" in shown:
+        table = folder_table(results, models)
+        markdown.append(f"## {DATASET_NAMES['folder']} (every label of the folder's table)\n\n{markdown_table(table)}"
+                        f"{FOLDER_NOTES}" + settings_line(outputfolder, results, "folder", models, ["all"]))
+        table.to_csv(outputfolder / "results_folder.csv")
     (outputfolder / "results.md").write_text("\n".join(markdown))
     (outputfolder / "comparison.md").write_text("\n".join(comparison))
