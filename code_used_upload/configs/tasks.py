@@ -1,5 +1,5 @@
-"""The label tasks of the PTB-XL benchmark: PTB-XL's six and ICBEB 2018's one, their experiment folders and
-table columns."""
+"""The label tasks of the PTB-XL benchmark: PTB-XL's six and ICBEB 2018's one (and a user's folder's one), their
+experiment folders and table columns."""
 import re
 
 # task name -> experiment folder under the output folder (the benchmark's own names)

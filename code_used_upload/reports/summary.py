@@ -7,8 +7,9 @@ from code_used_upload.reports.transfer import write_transfer_summary
 
 
 def write_all_summaries(outputfolder, models, tasks, dataset="ptbxl"):
-    """results.md/csv/png, comparison.md, the transfer files (reports/transfer.py) and the LDM effect files of a run on `dataset` (and of the other
-    dataset's cells, tables.write_summary); returns the seeds left out of the pairs."""
+    """results.md/csv/png, comparison.md, the transfer files (reports/transfer.py) and the LDM effect files of a
+    run on `dataset` (and of the other dataset's cells, tables.write_summary); returns the seeds left out of the
+    pairs."""
     write_summary(outputfolder, models, tasks, dataset=dataset)
     write_transfer_summary(outputfolder, models, tasks, dataset)
     with undefined_labels_said_elsewhere():  # the task's preparation said it once

@@ -295,8 +295,8 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
     """results.md, comparison.md and the tables as csv in the output folder, from its cells, for the
     requested models: PTB-XL's table (results.csv; with `figure`, results.png) of the requested tasks if
     `dataset` is PTB-XL, of all six if it has cells of these models; ICBEB 2018's (results_icbeb.csv) if
-    `dataset` is ICBEB or it has cells of these models. Drawing the figure takes about a second, so the
-    grid redraws it once per task."""
+    `dataset` is ICBEB or it has cells of these models; your records' (results_folder.csv) likewise. Drawing
+    the figure takes about a second, so the grid redraws it once per task."""
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
     results = collect_results(outputfolder)
