@@ -23,8 +23,8 @@ from code_used_upload.data import leads as ecg_leads
 from code_used_upload.errors import UserError, exit_status
 from code_used_upload.training import settings as run_settings
 
-DATASET = "ptbxl"                  # ptbxl: PTB-XL, six label tasks; icbeb: ICBEB 2018 (CPSC 2018), its one task all; folder: your records and their labels.csv, its one task all
-DATAFOLDER = "data/ptbxl/"         # the data (./get_ptbxl.sh puts PTB-XL here; data/ICBEB/ for --dataset icbeb; your folder for --dataset folder)
+DATASET = "ptbxl"                  # ptbxl: PTB-XL, six label tasks; icbeb: ICBEB 2018 (CPSC 2018), its task all; folder: your records, task all
+DATAFOLDER = "data/ptbxl/"         # the data (./get_ptbxl.sh puts PTB-XL here; data/ICBEB/ for icbeb; for folder yours, with labels.csv)
 OUTPUTFOLDER = "outputs/"          # everything the run writes, in the benchmark's layout
 MODELS = paper.PAPER_MODELS        # the 12: six backbones, each with and without LDM (also: s4, s4_ldm, yours)
 TASKS = tasks.TASKS                # the benchmark's label tasks (all six; ICBEB's one, all, under --dataset icbeb)
@@ -178,9 +178,7 @@ def run(args):
         for experiment in experiments:
             grid = Grid(experiment, args.TASKS, args.MODELS, args.SEEDS)
             failed += run_grid(grid, settings, args.EXECUTOR, args.RAY_ADDRESS, args.GPUS_PER_CELL)
-    print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
-    if (args.INIT_FROM or fractions != [1.0]) and (Path(args.OUTPUTFOLDER) / "transfer.md").is_file():
-        print((Path(args.OUTPUTFOLDER) / "transfer.md").read_text())
+    print_summaries(args.OUTPUTFOLDER, transfer=bool(args.INIT_FROM) or fractions != [1.0])
     return failed
 
 
@@ -220,8 +218,15 @@ def report_only(args):
                         f"under {args.OUTPUTFOLDER}; train some first, or point --outputfolder at a finished run")
     for seed in write_all_summaries(args.OUTPUTFOLDER, args.MODELS, args.TASKS, dataset=args.DATASET):
         print(f"LDM effect: left out {seed}")
-    print((Path(args.OUTPUTFOLDER) / "results.md").read_text())
+    print_summaries(args.OUTPUTFOLDER, transfer=True)
     return []
+
+
+def print_summaries(outputfolder, transfer):
+    """results.md, and transfer.md where asked for and written."""
+    print((Path(outputfolder) / "results.md").read_text())
+    if transfer and (Path(outputfolder) / "transfer.md").is_file():
+        print((Path(outputfolder) / "transfer.md").read_text())
 
 
 def main(argv=None):

@@ -105,8 +105,8 @@ def read_label_table(datafolder):
     repeated = records.duplicated()
     if repeated.any():
         row, record = rows[repeated.to_numpy()][0], records[repeated].iloc[0]
-        raise UserError(f"{path} row {row} names record {record} again (first in row {rows[(records == record).to_numpy()][0]}): "
-                        "one row per record")
+        first = rows[(records == record).to_numpy()][0]
+        raise UserError(f"{path} row {row} names record {record} again (first in row {first}): one row per record")
     labels = [list(dict.fromkeys(label.strip() for label in text.split(LABEL_SEPARATOR) if label.strip()))
               for text in table["labels"]]
     return pd.DataFrame({"record": records, "labels": labels, "fold": _folds(table, path, rows, labels),
@@ -135,20 +135,20 @@ def check_records(datafolder, table, leads, sampling_frequency, min_samples, pro
     headers, problems = [], []
     for record, row in tqdm(zip(table["record"], table["row"]), total=len(table), desc="checking records",
                             unit="record", disable=not progress or len(table) < 1000):
+        where = f"{LABELS_FILE} row {row}: record {record}"
         try:
             header = record_header(Path(datafolder) / record)
-            _, missing = lead_columns(header.sig_name, leads)
-            if missing:
-                raise RecordProblem(describe_missing(missing, header.sig_name) + ": pass --leads with leads "
-                                    "every record has, or " + FIX_ROW)
-            length = resampled_length(header.sig_len, header.fs, sampling_frequency)
-            if length < min_samples:
-                raise RecordProblem(f"is {header.sig_len / header.fs:g} s long, shorter than one window of "
-                                    f"{min_samples / sampling_frequency:g} s: {FIX_ROW}")
-            headers.append(header)
         except RecordProblem as problem:
-            fix = "" if FIX_ROW in str(problem) or "--leads" in str(problem) else f": {FIX_ROW}"
-            problems.append(f"{LABELS_FILE} row {row}: record {record} {problem}{fix}")
+            problems.append(f"{where} {problem}: {FIX_ROW}")
+            continue
+        _, missing = lead_columns(header.sig_name, leads)
+        if missing:
+            problems.append(f"{where} {describe_missing(missing, header.sig_name)}: pass --leads with leads every "
+                            f"record has, or {FIX_ROW}")
+        elif resampled_length(header.sig_len, header.fs, sampling_frequency) < min_samples:
+            problems.append(f"{where} is {header.sig_len / header.fs:g} s long, shorter than one window of "
+                            f"{min_samples / sampling_frequency:g} s: {FIX_ROW}")
+        headers.append(header)
     if problems:
         more = f" (and {len(problems) - 1} more rows with a problem)" if len(problems) > 1 else ""
         raise UserError(f"{problems[0]}{more}")

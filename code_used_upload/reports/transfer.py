@@ -87,8 +87,8 @@ def plot_transfer(statistics, models, tasks, dataset, path):
     training folds, a colour per model, solid fine-tuned and dashed from scratch."""
     frame = statistics.reset_index()
     tasks = [task for task in tasks if task in set(frame["task"])]
-    figure = Figure(figsize=(5.5 * max(1, len(tasks)), 4), layout="constrained")
-    figure.suptitle("Test macro-AUC against the share of the training folds (mean and std over seeds)", fontsize=10)
+    figure = Figure(figsize=(6 * max(1, len(tasks)), 4), layout="constrained")
+    figure.suptitle("Test macro-AUC against the training share: mean and std over seeds", fontsize=10)
     for index, task in enumerate(tasks):
         axes = figure.add_subplot(1, len(tasks), index + 1)
         for colour, model in enumerate(in_order(models, table_models())):
@@ -96,8 +96,9 @@ def plot_transfer(statistics, models, tasks, dataset, path):
                 part = frame[(frame["task"] == task) & (frame["model"] == model) & (frame["finetuned"] == finetuned)]
                 if not part.empty:
                     part = part.sort_values("train_fraction")
-                    axes.errorbar(part["train_fraction"], part["mean"], yerr=part["std"], marker="o", capsize=3,
-                                  color=f"C{colour}", linestyle="-" if finetuned else "--",
+                    axes.errorbar(part["train_fraction"], part["mean"], yerr=part["std"], capsize=3, color=f"C{colour}",
+                                  marker="o" if finetuned else "s", mfc=None if finetuned else "white",
+                                  linestyle="-" if finetuned else "--",
                                   label=f"{model_row(model)}, {start.lower()}")
         axes.set_xscale("log")
         axes.set_xlabel("share of the training folds")
