@@ -68,8 +68,8 @@ def test_a_folder_trains_with_folds_drawn_as_the_benchmark_draws_them_and_kept(f
     assert classes == sorted({label for labels in labelled["labels"] for label in labels.split(";")})
     y_test = np.load(trained / "exp_folder" / "data" / "y_test.npy")
     assert len(y_test) == (folds["fold"] == 10).sum()
-    # measured 0.98 after 6 epochs of batch 16 (54 steps; the superclasses' signatures are strong); chance is 0.5
-    assert macro_auc_of(cell(trained)) >= 0.85
+    # measured 0.911 after 3 epochs of batch 16 (18 steps, one thread); chance is 0.5: the bound sits 0.21 below
+    assert macro_auc_of(cell(trained)) >= 0.7
     record = json.loads((cell(trained) / "cell.json").read_text())
     assert record["identity"]["table"]["data_sha256"] == fingerprint(folder)
     assert record["identity"]["table"]["dataset"] == "folder" and "leads" not in record["identity"]["table"]
@@ -208,6 +208,8 @@ def real_folder(shared_dir, root):
 
 
 def test_real_ptbxl_records_as_a_folder(shared_dir, tmp_path, capsys):
+    """The slice's 500 Hz records read, resampled and split as a user's folder, one epoch trained, and a table
+    naming a record that is not there refused in one line (30 epochs on them: the README's measurement)."""
     folder = real_folder(shared_dir, tmp_path / "ptbxl-as-mine")
     table = pd.read_csv(folder / "labels.csv", keep_default_na=False)
     outputs = tmp_path / "outputs"
@@ -215,7 +217,9 @@ def test_real_ptbxl_records_as_a_folder(shared_dir, tmp_path, capsys):
     signals = np.load(outputs / "cache" / "folder_signals_100hz.npy", mmap_mode="r")
     first = wfdb.rdsamp(str(shared_dir / "ptbxl-sample" / "records500" / "00000" / "00001_hr"))[0]
     np.testing.assert_allclose(signals[:1000], resample_poly(first, 1, 5, axis=0), rtol=0, atol=1e-5)
-    assert 0 < macro_auc_of(cell(outputs)) <= 1
+    folds = pd.read_csv(outputs / "exp_folder" / "folds.csv").set_index("record")["fold"]
+    patients = table.set_index("record")["patient_id"].loc[folds.index]
+    assert (folds.groupby(patients.to_numpy()).nunique() == 1).all() and set(folds) == set(range(1, 11))
 
     table.loc[3, "record"] = "records500/00000/09999_hr"
     table.to_csv(folder / "labels.csv", index=False)
