@@ -86,8 +86,8 @@ def read_label_table(datafolder):
         raise UserError(f"{datafolder} has no {LABELS_FILE}: pass --datafolder with the folder of your records and "
                         "their label table (see the README's 'Your own ECGs')")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as error:  # pandas' parse errors: all mean the file is not a table
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+    except Exception as error:  # pandas' parse errors: all mean the file is not a table (utf-8-sig: a BOM is no name)
         raise _table_error(path, f"is not a readable CSV table ({type(error).__name__}: {error})")
     table.columns = [str(column).strip() for column in table.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
@@ -193,13 +193,12 @@ def fingerprint(datafolder):
     digest = hashlib.sha256()
     try:
         table_bytes = (Path(datafolder) / LABELS_FILE).read_bytes()
-        records = pd.read_csv(Path(datafolder) / LABELS_FILE, dtype=str, keep_default_na=False,
-                              skipinitialspace=True)["record"]
-    except Exception:  # any unreadable table: the run's check names the problem
+        records = read_label_table(datafolder)["record"]
+    except (OSError, UserError):  # a table that is not there or not right: the run's check names the problem
         return None
     digest.update(table_bytes)
     for record in records:
-        header = Path(datafolder) / f"{str(record).strip().removesuffix('.hea').removesuffix('.dat')}.hea"
+        header = Path(datafolder) / f"{record}.hea"
         digest.update(header.read_bytes() if header.is_file() else b"(missing)")
     return digest.hexdigest()
 
