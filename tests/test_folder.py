@@ -85,10 +85,10 @@ def test_a_folder_trains_with_folds_drawn_as_the_benchmark_draws_them_and_kept(f
 
 
 def tiny_folder(root, n_records=20):
-    """20 records at 100 Hz with a fold column (two records a fold), labels NORM or MI."""
+    """20 records at 100 Hz with a fold column, two records a fold: one labelled MI, the other NORM."""
     folder = write_synthetic_folder(root, n_records=n_records, sampling_frequency=100)
     table = pd.read_csv(folder / "labels.csv", keep_default_na=False)
-    table["labels"] = ["NORM" if index % 2 else "MI" for index in range(len(table))]
+    table["labels"] = ["NORM" if index >= 10 else "MI" for index in range(len(table))]
     table["fold"] = np.arange(len(table)) % 10 + 1
     table.to_csv(folder / "labels.csv", index=False)
     return folder, table
@@ -118,6 +118,9 @@ BAD_FOLDERS = {
         folder / "labels.csv", index=False), [], "labels.csv lacks the column labels (its columns: record,"),
     "a fold outside 1-10": (lambda folder, table: edit_table(folder, table, fold=[11, *table["fold"][1:]]), [],
                             "labels.csv row 2: fold 11 is not one of 1-10"),
+    "a fold in which no label can be scored": (lambda folder, table: edit_table(folder, table, labels=np.where(
+        table["fold"] == 9, "MI", table["labels"])), [],
+                                               "no label has both a positive and a negative among the 2 validation records (fold 9)"),
     "a split without records": (lambda folder, table: edit_table(folder, table, fold=np.where(
         table["fold"] == 9, 8, table["fold"])), [], "the validation fold 9 hold no labelled record"),
 }

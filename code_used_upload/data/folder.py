@@ -220,13 +220,20 @@ def drawn_folds(table, outputfolder):
     return draw_folds(list(table["labels"]), list(table["patient_id"])), True
 
 
-def check_splits(folds, datafolder):
-    """A UserError when folds 1-8, 9 or 10 hold no record."""
+def check_splits(folds, label_lists, datafolder):
+    """A UserError when folds 1-8, 9 or 10 hold no record, or fold 9 or 10 no label with both a positive and a
+    negative record (whose AUC could be computed)."""
+    path = Path(datafolder) / LABELS_FILE
     for name, fold_set in (("training folds 1-8", TRAIN_FOLDS), (f"validation fold {VALIDATION_FOLD}", [VALIDATION_FOLD]),
                            (f"test fold {TEST_FOLD}", [TEST_FOLD])):
         if not np.isin(folds, fold_set).any():
-            raise UserError(f"{Path(datafolder) / LABELS_FILE}: the {name} hold no labelled record ({len(folds)} in "
-                            "all): give the table more records, or a fold column with records in every split")
+            raise UserError(f"{path}: the {name} hold no labelled record ({len(folds)} in all): give the table more "
+                            "records, or a fold column with records in every split")
+    for name, fold in (("validation", VALIDATION_FOLD), ("test", TEST_FOLD)):
+        members = [set(labels) for labels, record_fold in zip(label_lists, folds) if record_fold == fold]
+        if not any(0 < sum(label in labels for labels in members) < len(members) for label in set().union(*members)):
+            raise UserError(f"{path}: no label has both a positive and a negative among the {len(members)} {name} "
+                            f"records (fold {fold}), so no AUC can be computed: give the {name} fold more records")
 
 
 class ECGFolder:
@@ -250,7 +257,7 @@ class ECGFolder:
             folds, new = drawn_folds(table, outputfolder)
         else:
             folds, new = table["fold"].to_numpy(), False
-        check_splits(folds, datafolder)
+        check_splits(folds, table["labels"], datafolder)
         self.database = table.assign(strat_fold=folds).set_index("record")
         key = {"data_sha256": fingerprint(datafolder), "sampling_frequency": sampling_frequency,
                "leads": list(self.leads), "records": len(table)}
