@@ -109,8 +109,8 @@ class TwelveLeadDataset:
         self.leads = tuple(leads or STANDARD_LEADS)
         short = np.flatnonzero(records.lengths < min_samples)
         if len(short):
-            raise UserError(f"{self.database.index[short[0]]} of {self.datafolder} is {records.lengths[short[0]]} samples "
-                            f"long, shorter than one window of {min_samples}: use a shorter window")
+            raise UserError(f"record {self.database.index[short[0]]} of {self.datafolder} is {records.lengths[short[0]]} "
+                            f"samples long, shorter than one window of {min_samples}: remove it from the data")
         if self.leads != STANDARD_LEADS:
             records = LeadSubset(records, tuple(STANDARD_LEADS.index(lead) for lead in self.leads))
         self.records = records
@@ -191,10 +191,10 @@ def prepare_task(dataset, outputfolder, task, write=True, folder=None, train_fra
     rows = np.flatnonzero(keep)
     train_rows, y_train = rows[train], Y[train]
     if train_fraction < 1:
-        patients = dataset.database["patient_id"].to_numpy()[train_rows] if "patient_id" in dataset.database else None
+        patients = (dataset.database["patient_id"].to_numpy()[train_rows] if "patient_id" in dataset.database
+                    else np.full(len(train_rows), None))
         kept = stratified_fraction([np.flatnonzero(labels).tolist() for labels in y_train],
-                                   [None if pd.isna(pid) else pid for pid in patients] if patients is not None
-                                   else [None] * len(y_train), train_fraction)
+                                   [None if pd.isna(pid) else pid for pid in patients], train_fraction)
         if not kept.any():
             raise UserError(f"--train_fraction {train_fraction:g} keeps none of the {len(y_train)} training records of "
                             f"task {task}: use a larger fraction")
