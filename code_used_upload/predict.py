@@ -5,16 +5,17 @@
 
 A record is a path as wfdb takes it (without .hea/.dat; a trailing .hea or .dat is dropped), of any
 length of at least one 2.5 s window (an ICBEB 2018 record of 6 s to 60 s as well as a 10 s PTB-XL
-one; a shorter record gets a message), recorded at the cell's sampling frequency with the 12 standard
-leads in PTB-XL's order (I, II, III, aVR, aVL, aVF, V1-V6; a record naming those leads in another
-order is reordered). It is standardised with the cell's scaler and cut into the evaluation's windows,
+one; a shorter record gets a message). The cell's leads (all twelve, or those it was trained on with
+--leads) are picked from the record by name, in any order and case, and a record at another rate than
+the cell's is resampled to it as the driver resamples a folder's records (scipy.signal.resample_poly),
+so a 12-lead 500 Hz recording goes to a one-lead 100 Hz cell. It is standardised with the cell's scaler
+and cut into the evaluation's windows,
 aggregated over windows per label as its recipe says (the maximum for the paper's models, the mean
 for S4), exactly as the cell's test predictions were made.
 A record that cannot be classified gets one message on stderr and the others are still classified;
 the exit code is then 1 (2 for a bad --cell).
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,45 +24,23 @@ if __package__ in (None, ""):  # run as a script: make the package importable fr
 
 import numpy as np
 import pandas as pd
-import torch
-import wfdb
 
-from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE
+from code_used_upload.data.folder import RecordProblem, read_leads
+from code_used_upload.data.leads import STANDARD_LEADS
 from code_used_upload.data.records import Records
 from code_used_upload.data.task import Standardiser
-from code_used_upload.models import build_model
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.inference import predict_records
+from code_used_upload.experiments.trained_cell import CELL_EXAMPLE, read_trained_cell
 from code_used_upload.training.device import resolve_device
 
-PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-CELL_KEYS = ["model", "classes", "scaler", "sampling_frequency", "crop", "stride"]
-CELL_EXAMPLE = "outputs/exp1.1.1/models/fcn_wang/seed0"
+PTBXL_LEADS = [lead.upper() for lead in STANDARD_LEADS]  # as PTB-XL's headers name them
 
 
 def load_cell(folder):
     """(settings from cell.json, the model with its trained weights on the CPU) of a complete cell."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"--cell {folder}: no such folder; pass a trained cell such as {CELL_EXAMPLE}")
-    missing = [name for name in (CELL_FILE, WEIGHTS_FILE) if not (folder / name).is_file()]
-    if missing:
-        raise UserError(f"--cell {folder} is not a complete trained cell (no {' or '.join(missing)}); "
-                        f"pass a folder written by the driver, such as {CELL_EXAMPLE}")
-    try:
-        settings = json.loads((folder / CELL_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise UserError(f"--cell {folder}: {CELL_FILE} is unreadable ({error}); retrain the cell")
-    absent = [key for key in CELL_KEYS if key not in settings]
-    if absent:
-        raise UserError(f"--cell {folder}: {CELL_FILE} lacks {', '.join(absent)}; retrain the cell")
-    model = build_model(settings["model"], num_classes=len(settings["classes"]))
-    try:
-        model.load_state_dict(torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True))
-    except Exception as error:  # a truncated file, or weights of another model: both mean retrain
-        raise UserError(f"--cell {folder}: {WEIGHTS_FILE} does not load into {settings['model']} with "
-                        f"{len(settings['classes'])} labels ({type(error).__name__}); retrain the cell")
-    return settings, model
+    cell = read_trained_cell(folder, "--cell")
+    return {**cell.record, "leads": list(cell.leads)}, cell.model()
 
 
 def record_path(record):
@@ -70,29 +49,18 @@ def record_path(record):
     return record[:-4] if record.endswith((".hea", ".dat")) else record
 
 
-def read_signal(record, sampling_frequency, window):
-    """The record's (time, 12) float32 signal as wfdb reads it, or a UserError saying why it cannot be used."""
+def read_signal(record, sampling_frequency, window, leads=STANDARD_LEADS):
+    """The record's (time, leads) float32 signal: the cell's `leads` by name, at the cell's rate (resampled
+    where the record has another), or a UserError saying why it cannot be used."""
     try:
-        signal, fields = wfdb.rdsamp(record_path(record))
-    except FileNotFoundError as error:
-        raise UserError(f"record {record}: missing ({error.filename or record} not found)")
-    except Exception as error:  # wfdb's many header and signal parse errors
-        raise UserError(f"record {record}: unreadable WFDB record ({type(error).__name__}: {error})")
-    n_time, n_leads = signal.shape
-    if n_leads != len(PTBXL_LEADS):
-        raise UserError(f"record {record}: has {n_leads} leads; the model needs the 12 standard leads")
-    if fields["fs"] != sampling_frequency:
-        raise UserError(f"record {record}: recorded at {fields['fs']:g} Hz, but the cell was trained at "
-                        f"{sampling_frequency} Hz; resample it to {sampling_frequency} Hz")
+        signal = read_leads(record_path(record), leads, sampling_frequency)
+    except RecordProblem as problem:
+        raise UserError(f"record {record} {problem}")
+    n_time = len(signal)
     if n_time < window:
         raise UserError(f"record {record}: {n_time / sampling_frequency:g} s long ({n_time} samples); the model "
                         f"needs at least {window / sampling_frequency:g} s ({window} samples at {sampling_frequency} Hz)")
-    if np.isnan(signal).any():
-        raise UserError(f"record {record}: has missing samples (NaN); fill or cut them first")
-    names = [str(name).upper() for name in fields["sig_name"]]
-    if sorted(names) == sorted(PTBXL_LEADS):  # the standard leads, maybe in another order
-        signal = signal[:, [names.index(lead) for lead in PTBXL_LEADS]]
-    return signal.astype(np.float32)
+    return signal
 
 
 def predict_files(cell_folder, records, device="cpu"):
@@ -112,7 +80,7 @@ def predict_files(cell_folder, records, device="cpu"):
     signals, errors = [], []
     for record in records:
         try:
-            signals.append((str(record), read_signal(record, fs, window)))
+            signals.append((str(record), read_signal(record, fs, window, settings["leads"])))
         except UserError as error:
             errors.append((str(record), str(error)))
     probabilities = np.zeros((0, len(settings["classes"])), dtype=np.float32)

@@ -183,4 +183,4 @@ def test_icbeb_defaults_to_its_folder_and_its_one_task(capsys):
         "data/ptbxl/", "x")
     with pytest.raises(SystemExit):
         driver.main(["--help"])
-    assert "[ptbxl | icbeb]" in " ".join(capsys.readouterr().out.split())
+    assert "[ptbxl | icbeb | folder]" in " ".join(capsys.readouterr().out.split())

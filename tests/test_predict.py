@@ -79,19 +79,19 @@ def test_any_length_from_one_window_and_bad_records_named(trained, tmp_path):
     long = write_record(tmp_path, "long15s", np.concatenate([signal, rng.normal(0, 0.1, (500, 12))]))
     exact = write_record(tmp_path, "exact2_5s", signal[:250])
     permuted = write_record(tmp_path, "permuted", signal[:, ::-1], leads=PTBXL_LEADS[::-1])
+    at500hz = write_record(tmp_path, "at500hz", np.repeat(signal, 5, axis=0), fs=500)  # resampled to the cell's 100 Hz
     bad = {
         str(tmp_path / "missing"): "missing",
         write_record(tmp_path, "six_leads", signal[:, :6], leads=PTBXL_LEADS[:6]): "6 leads",
-        write_record(tmp_path, "at500hz", np.repeat(signal, 5, axis=0), fs=500): "500 Hz",
         write_record(tmp_path, "two_seconds", signal[:200]): "2 s long",
     }
     (tmp_path / "garbled.hea").write_text("this is not a header\n")
     bad[str(tmp_path / "garbled")] = "unreadable"
 
-    records = [long, *bad, exact, source + ".hea", permuted]
+    records = [long, *bad, exact, source + ".hea", permuted, at500hz]
     table, errors = predict_files(cell, records)
 
-    assert list(table.index) == [long, exact, source + ".hea", permuted]
+    assert list(table.index) == [long, exact, source + ".hea", permuted, at500hz]
     assert [record for record, _ in errors] == list(bad)
     for record, message in errors:
         assert record in message and bad[record] in message

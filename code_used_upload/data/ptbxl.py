@@ -218,11 +218,11 @@ def cached_arrays(cache_dir, stem, key, read, suffixes=("",)):
     also right after they were written: the process then holds no copy of its own, only the files'
     pages, which the OS shares and can drop."""
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     key_path, paths = cache_dir / f"{stem}.json", {suffix: cache_dir / f"{stem}{suffix}.npy" for suffix in suffixes}
     if not (key_path.is_file() and all(path.is_file() for path in paths.values())
             and json.loads(key_path.read_text()) == key):
-        arrays = read()
+        arrays = read()  # before anything is written: a record that cannot be read leaves no trace
+        cache_dir.mkdir(parents=True, exist_ok=True)
         key_path.unlink(missing_ok=True)  # a key may only ever sit beside the arrays it describes
         for suffix, path in paths.items():
             _write_atomically(path, lambda file: np.save(file, arrays[suffix]))
@@ -250,11 +250,11 @@ def load_signals(datafolder, database, sampling_frequency=100, cache_dir=None, w
                          lambda: {"": _read_all(datafolder, filenames, sampling_frequency, workers, progress)})[""]
 
 
-def load_record_moments(records, cache_dir, stem):
+def load_record_moments(records, cache_dir, stem, leads=None):
     """`record_moments(records)` of the records `cached_arrays(cache_dir, stem, ...)` returned, kept beside
     them under the key it checked, so that they are computed once per cache (also for a cache written
-    before moments were kept)."""
-    path = Path(cache_dir) / f"{stem}_moments.npz"
+    before moments were kept); `leads`: the names of the cache's leads that `records` sees, where not all."""
+    path = Path(cache_dir) / f"{stem}_moments{'_' + '-'.join(leads) if leads else ''}.npz"
     key = (Path(cache_dir) / f"{stem}.json").read_text()
     if path.is_file():
         with np.load(path) as stored:

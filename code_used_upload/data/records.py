@@ -123,3 +123,36 @@ def record_moments(records, samples_per_chunk=SAMPLES_PER_CHUNK):
             moments[rows[start:stop], 1] = means
             moments[rows[start:stop], 2] = np.square(block - means[:, None]).sum(axis=1)
     return moments
+
+
+@dataclass(frozen=True, eq=False)
+class LeadSubset:
+    """Records seen through some of their leads (`columns`, in that order): Records as far as `len`, `lengths`,
+    `n_leads`, `take` and slicing go, so a fold, its moments and its evaluation read only these leads, a
+    chunk at a time, from the cache that keeps all of them."""
+    records: Records
+    columns: tuple
+
+    def __len__(self):
+        return len(self.records)
+
+    @property
+    def offsets(self):
+        return self.records.offsets
+
+    @property
+    def lengths(self):
+        return self.records.lengths
+
+    @property
+    def n_leads(self):
+        return len(self.columns)
+
+    def _only_these(self, block):
+        return Records(np.ascontiguousarray(np.asarray(block.flat)[:, list(self.columns)]), block.offsets)
+
+    def __getitem__(self, index):
+        return self._only_these(self.records[index])
+
+    def take(self, rows):
+        return self._only_these(self.records.take(rows))

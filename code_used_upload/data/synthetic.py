@@ -11,11 +11,14 @@ scp_statements.csv beside this file is the official PTB-XL 1.0.1 file (71 statem
 byte-identical to the release (Wagner et al., Scientific Data 2020; PhysioNet; CC BY 4.0).
 """
 
+import ast
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from code_used_upload.data.labels import task_labels
 
 STATEMENTS_FILE = Path(__file__).with_name("scp_statements.csv")
 LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -194,3 +197,23 @@ def write_synthetic_ptbxl(folder, n_records=1000, seed=0, sampling_frequencies=(
             signal = waveform(components[i], heart_rates[i], lead_scales[i], sampling_frequency, noise_rng)
             write_wfdb_record(folder / name, signal, sampling_frequency)
     return folder
+
+
+def write_synthetic_folder(folder, n_records=200, seed=0, sampling_frequency=500, folds=False):
+    """Your own ECGs as the driver's `--dataset folder` takes them, written by this generator: a synthetic
+    PTB-XL's records at one rate in `folder` and `labels.csv` naming each (`record`, its path without
+    extension), its diagnostic superclasses (`labels`, `;`-separated; empty for a record without one), its
+    `patient_id` and, with `folds`, the release's `fold`. Returns `folder`."""
+    write_synthetic_ptbxl(folder, n_records=n_records, seed=seed, sampling_frequencies=(sampling_frequency,))
+    database = pd.read_csv(Path(folder) / "ptbxl_database.csv")
+    database["scp_codes"] = database["scp_codes"].apply(ast.literal_eval)
+    keep, Y, classes = task_labels(database, pd.read_csv(STATEMENTS_FILE, index_col=0), "superdiagnostic")
+    labels = np.full(len(database), "", dtype=object)
+    labels[keep] = [";".join(np.array(classes)[row.astype(bool)]) for row in Y]
+    column = "filename_lr" if sampling_frequency == 100 else "filename_hr"
+    table = pd.DataFrame({"record": database[column], "labels": labels,
+                          "patient_id": database["patient_id"].astype(int)})
+    if folds:
+        table["fold"] = database["strat_fold"]
+    table.to_csv(Path(folder) / "labels.csv", index=False)
+    return Path(folder)

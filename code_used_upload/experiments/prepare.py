@@ -17,9 +17,10 @@ from code_used_upload.evaluation.metrics import (UndefinedLabelWarning, draw_boo
 BOOTSTRAP_FILE = "test_bootstrap_ids.npy"
 
 
-def prepare_experiment(dataset, outputfolder, task, write=True):
-    """`prepare_task` plus the experiment's bootstrap ids; with `write`, every artefact and the naive row."""
-    data = prepare_task(dataset, outputfolder, task, write=write)
+def prepare_experiment(dataset, outputfolder, task, write=True, **options):
+    """`prepare_task` (with its `options`: folder, train_fraction, scaler) plus the experiment's bootstrap ids;
+    with `write`, every artefact and the naive row."""
+    data = prepare_task(dataset, outputfolder, task, write=write, **options)
     bootstrap_path = data.folder / BOOTSTRAP_FILE
     with undefined_labels_said_elsewhere():
         if bootstrap_path.exists():

@@ -14,7 +14,8 @@ def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1):
     )
 
 
-@register_backbone("fcn_wang", row="FCN_wang")
+@register_backbone("fcn_wang", row="FCN_wang", layer_groups=lambda net: [list(net)[:2], list(net)[2:]])  # the benchmark's split at
+# its third convolution (get_layer_groups: self[2]): the first two, then the third
 def fcn_wang(input_channels):
     """Three conv-BN-ReLU layers of 128, 256, 128 channels, kernels 8, 5, 3, stride 1; pooled to 256 features."""
     net = nn.Sequential(

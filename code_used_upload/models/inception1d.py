@@ -61,6 +61,9 @@ class Inception1d(nn.Module):
         return self.pool(x)
 
 
+# Fine-tuning: one layer group (lr/1000). The benchmark's get_layer_groups names the last three blocks and the second
+# shortcut, which fastai's split then takes as the only group besides the head, so its first three blocks were in
+# no optimiser group and never fine-tuned; here they are, at the rate the benchmark gave the second half.
 @register_backbone("inception1d", row="Inception1d")
 def inception1d(input_channels):
     """Depth 6, 32 filters per branch, bottleneck 32, kernels 39, 19, 9 (the benchmark's kernel_size=40)."""

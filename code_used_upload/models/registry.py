@@ -27,6 +27,7 @@ class Backbone:
     recipe: Recipe
     ldm_recipe: Recipe
     init: callable             # model -> model, applied once after construction, or None
+    layer_groups: callable     # backbone -> its layer groups (modules or lists of them), first to last, for fine-tuning
 
 
 _BACKBONES = {}
@@ -48,20 +49,29 @@ def benchmark_init(model):
     return model
 
 
-def register_backbone(name, row=None, recipe=Recipe(), ldm_recipe=None, head=benchmark_head, init=benchmark_init):
+def whole_backbone(backbone):
+    """One layer group: the backbone as a whole (the benchmark's LSTMs and ResNet1d_wang)."""
+    return [backbone]
+
+
+def register_backbone(name, row=None, recipe=Recipe(), ldm_recipe=None, head=benchmark_head, init=benchmark_init,
+                      layer_groups=whole_backbone):
     """Decorator: register `fn(input_channels) -> nn.Module` mapping (B, C, T) to pooled features (B, F), with
     `out_features = F`. Both `name` and `name + "_ldm"` then work everywhere (driver, table, benchmark).
 
     row: the table's row name (default: `name`); recipe: its training and evaluation recipe (default: the
     benchmark's); ldm_recipe: the LDM variant's, if it differs; head: `(F, labels) -> module` when the
     backbone brings its own head; init: applied to the whole model once built (default: the benchmark's
-    weight_init; None keeps PyTorch's and the modules' own initialisation).
+    weight_init; None keeps PyTorch's and the modules' own initialisation); layer_groups: `backbone ->
+    [modules]`, its layer groups from the input on, as the benchmark's `get_layer_groups` splits it (default:
+    one group), which fine-tuning gives learning rates from lr/1000 to lr/100 (the head, a group of its own,
+    gets lr/10).
     """
     if name.endswith(LDM_SUFFIX):
         raise UserError(f"backbone name {name!r} must not end in {LDM_SUFFIX!r}: the LDM variant is added for you")
 
     def decorator(fn):
-        _BACKBONES[name] = Backbone(name, fn, row or name, head, recipe, ldm_recipe or recipe, init)
+        _BACKBONES[name] = Backbone(name, fn, row or name, head, recipe, ldm_recipe or recipe, init, layer_groups)
         return fn
 
     return decorator
@@ -97,6 +107,14 @@ def model_recipe(name):
     """The recipe `name` trains and evaluates with."""
     backbone = _backbone(name)
     return backbone.ldm_recipe if split_model_name(name)[1] else backbone.recipe
+
+
+def model_layer_groups(name, model):
+    """[[parameters]]: the layer groups of a model `build_model(name, ...)` built, the backbone's registered ones
+    from the input on and the head last, for fine-tuning's discriminative learning rates."""
+    groups = _backbone(name).layer_groups(model.backbone) + [model.head]
+    return [[p for module in (group if isinstance(group, list) else [group]) for p in module.parameters()]
+            for group in groups]
 
 
 def bce_loss(outputs, targets):

@@ -56,7 +56,8 @@ class XResNet1d(nn.Sequential):
         self.out_features = 2 * in_channels
 
 
-@register_backbone("xresnet1d101", row="XResNet1d101")
+@register_backbone("xresnet1d101", row="XResNet1d101", layer_groups=lambda net: [list(net)[:3], list(net)[3:]])  # the benchmark's
+# split at its max-pool (get_layer_groups: self[3]): the stem's three convolutions, then the pool and the blocks
 def xresnet1d101(input_channels):
     """Stem 32-32-64 (kernel 5, first stride 2) + max-pool; bottlenecks [3, 4, 23, 3] of width 64, kernel 5."""
     return XResNet1d(input_channels)

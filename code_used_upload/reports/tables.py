@@ -29,7 +29,7 @@ import pandas as pd
 from code_used_upload.configs.identity import IDENTITY_KEY, describe_table, shared_table
 from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.configs.tasks import (AVERAGE_COLUMN, DATASET_EXPERIMENTS, DATASET_NAMES, ICBEB_COLUMNS,
-                                            ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS)
+                                            ICBEB_EXPERIMENTS, TASK_COLUMNS, TASKS, parse_variant_folder)
 from code_used_upload.evaluation.metrics import CHALLENGE_METRICS, FMAX_AUPRC, read_te_results
 from code_used_upload.models import available_models, model_row
 from code_used_upload.reports.figures import plot_summary
@@ -41,6 +41,7 @@ ICBEB_RESULTS = PAPER_RESULTS.with_name("icbeb_results.csv")  # the PTB-XL bench
 # point estimates of Fmax and macro-AUPRC (NaN for a cell evaluated before they were; --report-only adds them)
 RESULT_COLUMNS = ["dataset", "task", "model", "seed", "point", "mean", "lower", "upper", *CHALLENGE_METRICS,
                   *FMAX_AUPRC]
+VARIANT_COLUMNS = ["train_fraction", "finetuned"]  # where a cell trained on part of its folds, or was fine-tuned
 # PTB-XL's tables of the other metrics, after the paper's: column -> (its name in the headers, its csv)
 PTBXL_METRIC_TABLES = {"fmax": ("Fmax", "results_fmax.csv"), "macro_auprc": ("Macro-AUPRC", "results_macro_auprc.csv")}
 # experiment folder -> (dataset, task); a folder the configs do not name is a PTB-XL task of its own name
@@ -51,10 +52,13 @@ SEED_FOLDER = re.compile(r"seed(\d+)")
 MISSING = "-"
 
 
-def collect_results(outputfolder):
-    """One row per complete cell (dataset, task, model, seed) with its te_results values."""
-    results = pd.DataFrame([_result_row(model_folder, seed, te_results)
-                            for te_results, model_folder, seed in complete_cells(outputfolder)], columns=RESULT_COLUMNS)
+def collect_results(outputfolder, variants=False):
+    """One row per complete cell (dataset, task, model, seed) with its te_results values. Cells trained on a
+    fraction of the training folds or fine-tuned from another cell (their own experiment folders) are left
+    out, or with `variants` kept, with the columns train_fraction and finetuned (reports/transfer.py)."""
+    rows = [_result_row(model_folder, seed, te_results) for te_results, model_folder, seed in complete_cells(outputfolder)]
+    rows = [row for row in rows if variants or (row["train_fraction"] == 1 and not row["finetuned"])]
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS + (VARIANT_COLUMNS if variants else []))
     results["seed"] = results["seed"].astype("Int64")
     return results
 
@@ -77,14 +81,16 @@ def complete_cells(outputfolder):
 
 
 def _result_row(model_folder, seed, te_results):
-    dataset, task = EXPERIMENT_TASKS.get(model_folder.parents[1].name, ("ptbxl", model_folder.parents[1].name))
+    experiment, train_fraction, finetuned = parse_variant_folder(model_folder.parents[1].name)
+    dataset, task = EXPERIMENT_TASKS.get(experiment, ("ptbxl", experiment))
     challenge = {metric: read_te_results(te_results, metric)["point"] for metric in CHALLENGE_METRICS
                  if (dataset, task) == ICBEB_TASK}
     written = pd.read_csv(te_results, index_col=0, nrows=0).columns
     fmax_auprc = {metric: read_te_results(te_results, metric)["point"] if metric in written else np.nan
                   for metric in FMAX_AUPRC}
     return {"dataset": dataset, "task": task, "model": model_folder.name, "seed": seed,
-            **read_te_results(te_results), **challenge, **fmax_auprc}
+            **read_te_results(te_results), **challenge, **fmax_auprc, "train_fraction": train_fraction,
+            "finetuned": finetuned}
 
 
 def settings_line(outputfolder, results, dataset, models, tasks):
@@ -207,6 +213,15 @@ def icbeb_table(results, models):
     return _string_table(icbeb_cells(results, models), models, list(ICBEB_COLUMNS.values()))
 
 
+def folder_table(results, models):
+    """Your records' table: a row per model in table order, its test macro-AUC as `0.923(.001)` or `-`."""
+    models = in_order(models, table_models())
+    statistics = _seed_statistics(results[results["dataset"] == "folder"])
+    cells = {(model, "Macro-AUC"): (row["mean"], row["std"], int(row["seeds"]))
+             for (_, _, model), row in statistics.iterrows() if model in models}
+    return _string_table(cells, models, ["Macro-AUC"])
+
+
 def markdown_table(table):
     """A pipe table in the layout of the paper's README: the index's name and values as the first column."""
     lines = ["|" + "|".join([table.index.name, *table.columns]) + "|"]
@@ -299,14 +314,17 @@ ICBEB_NOTES = ("\nEach cell: mean(std) over seeds of the test point estimate (st
                "per-class thresholds that maximise G_beta=2 on the training predictions, as the benchmark scores "
                "`exp_ICBEB`. " + " ".join(FMAX_AUPRC_NOTES.values()) + "\n")
 
+FOLDER_NOTES = ("\nEach cell: mean(std) over seeds of the test macro-AUC point estimate (std with ddof=0); `-`: no "
+                "finished seed.\n")
+
 
 def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
     """results.md, comparison.md and the tables as csv in the output folder, from its cells, for the
     requested models: PTB-XL's table (results.csv; with `figure`, results.png) and its Fmax and macro-AUPRC
     tables (results_fmax.csv, results_macro_auprc.csv) of the requested tasks if
     `dataset` is PTB-XL, of all six if it has cells of these models; ICBEB 2018's (results_icbeb.csv) if
-    `dataset` is ICBEB or it has cells of these models. Drawing the figure takes about a second, so the
-    grid redraws it once per task."""
+    `dataset` is ICBEB or it has cells of these models; your records' (results_folder.csv) likewise. Drawing
+    the figure takes about a second, so the grid redraws it once per task."""
     outputfolder = Path(outputfolder)
     outputfolder.mkdir(parents=True, exist_ok=True)
     results = collect_results(outputfolder)
@@ -334,5 +352,10 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
                         + settings_line(outputfolder, results, ICBEB_TASK[0], models, [ICBEB_TASK[1]]))
         table.to_csv(outputfolder / "results_icbeb.csv")
         comparison.append(_icbeb_comparison_markdown(results, models))
+    if "folder" in shown:
+        table = folder_table(results, models)
+        markdown.append(f"## {DATASET_NAMES['folder']} (every label of the folder's table)\n\n{markdown_table(table)}"
+                        f"{FOLDER_NOTES}" + settings_line(outputfolder, results, "folder", models, ["all"]))
+        table.to_csv(outputfolder / "results_folder.csv")
     (outputfolder / "results.md").write_text("\n".join(markdown))
     (outputfolder / "comparison.md").write_text("\n".join(comparison))

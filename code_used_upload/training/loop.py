@@ -32,22 +32,26 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
-def make_optimizer(model, recipe, total_steps, steps_per_epoch=1):
+def make_optimizer(model, recipe, total_steps, steps_per_epoch=1, groups=None):
     """The recipe's optimiser and its schedule, stepped after every batch.
 
     AdamW with the recipe's betas and decoupled weight decay, or SGD with momentum and L2 weight decay
     (torch's, as the HMW authors'); OneCycleLR (fastai's fit_one_cycle), a constant lr, or a step
     schedule: the lr times `gamma` at each of the recipe's epoch milestones (the authors' MultiStepLR
-    stepped once per epoch, here expressed in batches of `steps_per_epoch`).
+    stepped once per epoch, here expressed in batches of `steps_per_epoch`). `groups`: [(parameters,
+    max_lr)] to train instead of every parameter at the recipe's rate (fine-tuning's layer groups).
     """
+    groups = groups or [(list(model.parameters()), recipe.max_lr)]
+    parameters = [{"params": params, "lr": lr} for params, lr in groups]
     if recipe.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=recipe.momentum,
+        optimizer = torch.optim.SGD(parameters, lr=recipe.max_lr, momentum=recipe.momentum,
                                     weight_decay=recipe.weight_decay)
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.max_lr, betas=tuple(recipe.betas),
+        optimizer = torch.optim.AdamW(parameters, lr=recipe.max_lr, betas=tuple(recipe.betas),
                                       weight_decay=recipe.weight_decay)
     if recipe.schedule == "one_cycle":
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.max_lr, total_steps=total_steps)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[lr for _, lr in groups],
+                                                       total_steps=total_steps)
     elif recipe.schedule == "multistep":
         milestones = [milestone * steps_per_epoch for milestone in recipe.milestones]
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=recipe.gamma)
@@ -72,7 +76,7 @@ def training_step(model, batch, targets, optimizer, schedule, clip=None, precisi
 
 
 def train_model(model, signals, targets, recipe, settings, seed, validate=None, description="training",
-                standardise=None):
+                standardise=None, groups=None):
     """Train `model` in place on the device of `signals`; return the history.
 
     signals: the training records on the training device, ResidentRecords (training/crops.py: records of
@@ -83,6 +87,7 @@ def train_model(model, signals, targets, recipe, settings, seed, validate=None, 
     validate: optional `model -> validation macro-AUC`, called every `settings.val_every` epochs and the
     last, and every epoch when the recipe keeps its best checkpoint (whose weights are then restored).
     History: per-epoch training loss, (epoch, validation AUC) pairs, and the epoch whose weights are kept.
+    groups: [(parameters, max_lr)] to train, each at its own peak rate (make_optimizer); default all at the recipe's.
     Raises NonFiniteLossError naming the epoch if the loss stops being finite.
     """
     signals = signals if isinstance(signals, ResidentRecords) else ResidentRecords.of_tensor(signals)
@@ -94,7 +99,7 @@ def train_model(model, signals, targets, recipe, settings, seed, validate=None, 
     window = recipe.window(settings.sampling_frequency)
     if signals.shortest < window:
         raise ValueError(f"a training record of {signals.shortest} samples is shorter than one crop of {window}")
-    optimizer, schedule = make_optimizer(model, recipe, epochs * steps_per_epoch)
+    optimizer, schedule = make_optimizer(model, recipe, epochs * steps_per_epoch, groups=groups)
     generator = torch.Generator(device=device).manual_seed(seed)
     targets = torch.as_tensor(targets, dtype=torch.float32, device=device)
     keep_best = recipe.checkpoint == "best_val_auc"
