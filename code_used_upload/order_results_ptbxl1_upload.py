@@ -176,8 +176,8 @@ def run(args):
             experiments.append((experiments[0] if experiments else base).with_fraction(fraction))
             for task in args.TASKS:
                 experiments[-1].check(task)
+        mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")  # checked at the start, the input now too
         if args.prepare_only:
-            mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")
             for experiment in experiments:
                 for task in args.TASKS:
                     experiment.prepare(task)

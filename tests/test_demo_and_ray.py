@@ -10,6 +10,7 @@ from code_used_upload import order_results_ptbxl1_upload as driver
 from code_used_upload.configs.paper import PAPER_MODELS
 from code_used_upload.models import model_row
 from code_used_upload.configs.tasks import AVERAGE_COLUMN, TASK_COLUMNS
+from code_used_upload.experiments.folders import OUTPUT_MARK
 
 FAILING_FLAGS = ["--tasks", "superdiagnostic", "--models", "fcn_wang,fcn_wang_ldm", "--seeds", "0",
                  "--epochs", "1", "--batch_size", "64", "--device", "cpu"]
@@ -72,10 +73,10 @@ def test_report_only_on_the_finished_demo_rewrites_identical_files(local_demo):
 
 
 def break_cell(outputfolder, model):
-    """A file where a cell's model folder must go: that cell cannot be written, the others can."""
-    blocked = outputfolder / "exp1.1.1" / "models" / model
-    blocked.parent.mkdir(parents=True)
-    blocked.write_text("not a folder")
+    """A folder where a cell's lock file goes: that cell fails when it starts, the others can be written. (A file
+    where its folder must go is refused before the grid trains anything: tests/test_folder_safety.py.)"""
+    (outputfolder / "exp1.1.1" / "models" / model / ".seed0.lock").mkdir(parents=True)
+    (outputfolder / OUTPUT_MARK).touch()  # the toolkit's output folder, whose tables it may write
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])

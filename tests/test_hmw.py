@@ -180,7 +180,8 @@ def test_the_authors_readme_commands_run_on_a_cifar_standin(tmp_path, monkeypatc
     record = json.loads((folder / "cell.json").read_text())
     assert (record["dataset"], record["r"], record["method"], record["seed"]) == (dataset, 0.2, "hmw+cce", 123)
     assert record["hmw"]["if_aum"] is (argv[argv.index("--if_aum") + 1] == "1")
-    assert record["recipe"]["milestones"] == [1, 2] and record["recipe"]["augment"] == "crop_flip"
+    # the milestone 2 is not reached in 2 epochs: the run as resolved has the drop after epoch 1 alone
+    assert record["recipe"]["milestones"] == [1] and record["recipe"]["augment"] == "crop_flip"
     assert record["train_size"] == 128 and len(pd.read_csv(folder / "epochs.csv")) == 2
     weights = torch.load(folder / "model.pt", weights_only=True)
     assert sum(v.numel() for k, v in weights.items() if k.startswith("backbone.") and "running" not in k

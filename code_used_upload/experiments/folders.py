@@ -120,7 +120,11 @@ def cell_lock(final, flag):
     target.parent.mkdir(parents=True, exist_ok=True)
     path = target.parent / f".{target.name}.lock"
     while True:
-        handle = open(path, "a+")
+        try:
+            handle = open(path, "a+")
+        except OSError as error:
+            raise UserError(f"{path}, where the cell's lock goes, cannot be opened ({error.strerror}): remove it, or give "
+                            f"{flag} another folder") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -167,10 +171,12 @@ def mark_output_folder(folder, flag):
 
 def _wrote_before(folder):
     """Whether `folder` holds what this toolkit writes: a complete cell (of the ECG or noisy-label layout, or
-    the demo's per view), or one of its tables."""
+    the demo's per view), its signal cache, or one of its tables."""
     for pattern in ("*/models/*/seed*", "*/*/models/*/seed*", "*/*/*/models/*/seed*"):
         if any(is_complete(cell) for cell in folder.glob(pattern)):
             return True
+    if any(folder.glob("cache/signals_*hz.npy")):  # data/ptbxl.py's CACHE_STEM
+        return True
     try:
         first = (folder / "results.md").read_text().split("\n", 1)[0]
     except (OSError, UnicodeDecodeError):

@@ -227,7 +227,7 @@ def _train_and_write(images, data, run, checked, settings, work, final):
 def _model(run, data, train_size, method=None):
     """The run's network with its method's head (`method`: another than the run's, e.g. cleanlab's folds' cce)."""
     return build_noisy_model(run.arch, method or run.trained_method, data.num_classes, train_size, run.epochs,
-                             run.recipe.unweighted_epochs, run.sce or (0.1, 1.0), run.confidence_penalty,
+                             run.recipe.unweighted_epochs, run.sce, run.confidence_penalty,
                              data.train_images.shape[1:], run.pretrained, **asdict(run.hmw) if run.hmw else {})
 
 

@@ -193,7 +193,7 @@ class NoisyLabelClassifier(nn.Module):
     """backbone -> head; `model(images)` gives the raw logits (evaluation), `training_outputs` the training
     logits, the raw logits and the per-sample weights (None without HMW), `loss` the method's loss."""
 
-    def __init__(self, backbone, num_classes, method, train_size, epochs, unweighted_epochs=0, sce=(0.1, 1.0),
+    def __init__(self, backbone, num_classes, method, train_size, epochs, unweighted_epochs=0, sce=None,
                  confidence_penalty=False, **hmw_options):
         super().__init__()
         self.backbone = backbone
@@ -204,7 +204,9 @@ class NoisyLabelClassifier(nn.Module):
         self.head = (HMWHead(features, num_classes, train_size, epochs, **hmw_options) if self.weighted
                      else nn.Linear(features, num_classes))
         self.criterion = method.removeprefix(HMW_PREFIX)
-        self.sce = tuple(sce)
+        if self.criterion == "sce" and sce is None:
+            raise ValueError(f"method {method!r} needs SCE's (a, b): the data set's, models/noisy.py NOISY_SETUPS")
+        self.sce = None if sce is None else tuple(sce)
         self.unweighted_epochs = unweighted_epochs
         self.confidence_penalty = confidence_penalty
 
@@ -242,7 +244,7 @@ def build_unicon_networks(arch, method, num_classes, train_size, epochs, image_s
                            train_size=train_size, epochs=epochs, **options) for _ in range(2))
 
 
-def build_noisy_model(arch, method, num_classes, train_size, epochs, unweighted_epochs=0, sce=(0.1, 1.0),
+def build_noisy_model(arch, method, num_classes, train_size, epochs, unweighted_epochs=0, sce=None,
                       confidence_penalty=False, image_shape=(3, 32, 32), pretrained=None, **hmw_options):
     """`arch`'s backbone (ARCH_SETUPS) for images of `image_shape` (C, H, W; CIFAR's by default), from
     `pretrained` weights where given, with the method's head and loss; `epochs` is the run's length (HMW's
