@@ -120,11 +120,13 @@ def preflight(images, run, settings, final, elsewhere, data_sha256=None):
     data = images.data
     check_method(run.method, data.num_classes)
     labels, is_noisy = run_labels(run, data)
-    smallest = int(np.bincount(labels)[np.bincount(labels) > 0].min())
-    if run.cv_n_folds is not None and run.cv_n_folds > smallest:
-        raise UserError(f"--cv_n_folds {run.cv_n_folds}: the smallest class of the training labels has {smallest} "
-                        f"images, and each of cleanlab's stratified folds needs one of every class; give --cv_n_folds "
-                        f"{smallest} or less")
+    if run.cv_n_folds is not None:
+        counts = np.bincount(labels)
+        smallest = int(counts[counts > 0].min())
+        if run.cv_n_folds > smallest:
+            raise UserError(f"--cv_n_folds {run.cv_n_folds}: the smallest class of the training labels has {smallest} "
+                            f"images, and each of cleanlab's stratified folds needs one of every class; give "
+                            f"--cv_n_folds {smallest} or less")
     wanted = run.identity(settings, data_sha256 or data_fingerprint(data), fingerprint(labels))
     device = resolve_device(settings.device)
     complete = check_existing(final, wanted, device, elsewhere)
