@@ -84,3 +84,27 @@ def test_72_photographs_of_224_px_train_an_epoch_on_this_cpu_within_4_gb(tmp_pat
     # measured on the project's 2-core machine: 3.0 GB (a step of 64 images: 2.1 GB of ResNet-18's activations);
     # the CIFAR PreAct-ResNet18, the default before, would need 24 GB for that step
     assert peak < 4 * GB, peak / GB
+
+
+def test_evaluation_fills_one_batch_and_views_share_the_folders_array(tmp_path):
+    """What keeps a run on a folder at about its pixels (benchmark.py --image-memory: 2,001 photographs of 160 px
+    cost 1.08x their pixels above 30): the images decoded into one array, of which both parts are views, and
+    evaluation refilling one float batch (a new one per batch fragmented the heap: +470 MB over 1,800 images)."""
+    from code_used_upload.evaluation.noisy_labels import predict_logits
+    from code_used_upload.experiments.noisy_data import load_images
+
+    images = load_images("imagefolder", write_photo_folder(tmp_path / "photos", 8, 160), image_size=160,
+                         val_fraction=0.25)
+    base = images.data.train_images.base
+    assert base is not None and images.data.test_images.base is base and base.nbytes == 24 * 3 * 160 * 160
+    seen = []
+
+    class Model(torch.nn.Module):
+        def forward(self, batch):
+            seen.append(batch.data_ptr())
+            return batch.flatten(1)[:, :3]
+
+    model = Model()
+
+    logits = predict_logits(model, torch.as_tensor(images.data.train_images), (0.5,) * 3, (0.25,) * 3, batch_size=5)
+    assert logits.shape == (18, 3) and len(seen) == 4 and len(set(seen)) == 1
