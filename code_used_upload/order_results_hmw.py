@@ -2,7 +2,7 @@
 
     python code_used_upload/order_results_hmw.py                       # the paper's grid (GPUs: 250 epochs a run)
     python code_used_upload/order_results_hmw.py --settings cifar10/sym0.5 --methods cce,hmw+cce --seeds 0
-    python code_used_upload/order_results_hmw.py --demo                # real digits, both views (README: its time)
+    python code_used_upload/order_results_hmw.py --demo                # real digits, both views (docs/noisy-labels.md)
 
 The constants below choose the experiment; each one is overridden by the flag of the same name in lower
 case. A setting is `<dataset>/<sym|asym><noise rate>`; each (setting, method, seed) is one run of the

@@ -33,7 +33,7 @@ sides), resnet18 or resnet50 (torchvision's ImageNet networks for photographs, t
 models/noisy.py; `--pretrained` starts from ImageNet's weights), by default the MLP below 32 px, the
 PreAct-ResNet18 from 32 px and ResNet-18 from 64 px. CIFAR and the digits keep the networks fixed for
 them (--arch, --image_size, --val_fraction and --pretrained are refused there).
-Departures from the authors' code are listed in the README (HMW section).
+Departures from the authors' code are listed in docs/noisy-labels.md.
 """
 import argparse
 import math

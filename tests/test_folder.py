@@ -212,7 +212,7 @@ def real_folder(shared_dir, root):
 
 def test_real_ptbxl_records_as_a_folder(shared_dir, tmp_path, capsys):
     """The slice's 500 Hz records read, resampled and split as a user's folder, one epoch trained, and a table
-    naming a record that is not there refused in one line (30 epochs on them: the README's measurement)."""
+    naming a record that is not there refused in one line (30 epochs on them: docs/your-own-data.md measures)."""
     folder = real_folder(shared_dir, tmp_path / "ptbxl-as-mine")
     table = pd.read_csv(folder / "labels.csv", keep_default_na=False)
     outputs = tmp_path / "outputs"
@@ -248,7 +248,8 @@ def relabelled(folder, root, kept):
 def test_the_transfer_experiment_from_scratch_and_fine_tuned_on_a_fraction(folder, trained, tmp_path):
     """The benchmark's transfer experiment in small: NORM / MI of the same records, a fifth and all of the
     training folds, fcn_wang from scratch for 2 epochs and fine-tuned from the 5-class cell for 1 + 1 epochs, into
-    one output folder and one transfer table (what fine-tuning gains on real records: the README's measurement)."""
+    one output folder and one transfer table (what fine-tuning gains on real records: docs/your-own-data.md's
+    measurement)."""
     normmi, outputs = relabelled(folder, tmp_path / "normmi", ("NORM", "MI")), tmp_path / "outputs"
     common = ["--train_fraction", "0.2,1", "--batch_size", "8"]
     assert run(normmi, outputs, *common, "--epochs", "2") == 0

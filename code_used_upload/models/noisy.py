@@ -106,8 +106,8 @@ def imagenet_resnet_for(arch):
 
 # --arch resnet18|resnet50 on photographs: the authors' optimiser, lr, momentum and weight decay with batches of
 # 64 (a 224 px batch of 128 needs about 4.2 GB of ResNet-18's saved activations, 16.7 GB of ResNet-50's) and a
-# shorter schedule (measured on photographs at 64 px, README); from ImageNet's weights, one tenth of the rate for
-# 30 epochs, the usual fine-tuning choice (not measured: no ImageNet weights can be downloaded here)
+# shorter schedule (measured on photographs at 64 px, docs/your-own-data.md); from ImageNet's weights, one tenth
+# of the rate for 30 epochs, the usual fine-tuning choice (not measured: no ImageNet weights can be downloaded here)
 PHOTO_RECIPE = replace(CIFAR_RECIPE, batch_size=64, epochs=100, milestones=(50, 75), unweighted_epochs=10)
 PRETRAINED_PHOTO_RECIPE = replace(PHOTO_RECIPE, max_lr=0.002, epochs=30, milestones=(15, 25), unweighted_epochs=3)
 UNICON_PHOTO_RECIPE = replace(PHOTO_RECIPE, batch_size=32)
