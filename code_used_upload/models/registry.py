@@ -64,8 +64,8 @@ def register_backbone(name, row=None, recipe=Recipe(), ldm_recipe=None, head=ben
     backbone brings its own head; init: applied to the whole model once built (default: the benchmark's
     weight_init; None keeps PyTorch's and the modules' own initialisation); layer_groups: `backbone ->
     [modules]`, its layer groups from the input on, as the benchmark's `get_layer_groups` splits it (default:
-    one group), which fine-tuning gives learning rates from lr/1000 to lr/100 (the head, a group of its own,
-    gets lr/10).
+    one group), which fine-tuning gives learning rates spaced geometrically from lr/1000 (the first group) to
+    lr/10 (the head, a group of its own; training/finetune.py).
     """
     if name.endswith(LDM_SUFFIX):
         raise UserError(f"backbone name {name!r} must not end in {LDM_SUFFIX!r}: the LDM variant is added for you")
