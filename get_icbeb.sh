@@ -63,8 +63,10 @@ PYTHON="$(command -v python || command -v python3 || true)"
   || fail "$PYTHON lacks the project's requirements (numpy, pandas, scipy, tqdm, wfdb); run pip install -r requirements.txt (in the project's virtual environment) and re-run."
 
 # download NAME FROM: into $DOWNLOADS/NAME, resuming $DOWNLOADS/NAME.part; nothing to do if it is there
+# (FETCHED says whether this call fetched it: only a file this script fetched is ever removed)
 download() {
   local file="$DOWNLOADS/$1" status=0
+  FETCHED=""
   [ -f "$file" ] && return 0
   echo "Downloading $1 from $2"
   curl -fL --retry 3 -C - -o "$file.part" "$2" || status=$?
@@ -75,6 +77,7 @@ download() {
   fi
   [ "$status" -eq 0 ] || fail "download of $1 from $2 failed (curl exit $status); re-run ./get_icbeb.sh to resume it, or $MIRROR_HINT, or put $1 into $DOWNLOADS yourself."
   mv "$file.part" "$file"
+  FETCHED=1
 }
 
 # every record of the benchmark's table, one name a line, sorted
@@ -103,6 +106,8 @@ download_physionet() {
   grep -E "^[0-9a-f]{64} [ *]?$CPSC_FILES\$" "$DOWNLOADS/SHA256SUMS.txt" > "$sums" || true # PhysioNet writes one space
   missing="$(comm -23 <(expected_records) <(comm -12 <(grep '\.hea$' "$sums" | names) <(grep '\.mat$' "$sums" | names)))"
   if [ -n "$missing" ]; then
+    rm -f "$sums"
+    [ -n "$FETCHED" ] || fail "$DOWNLOADS/SHA256SUMS.txt, which was there before, lists no .hea and .mat under training/cpsc_2018/ for $(wc -l <<< "$missing" | tr -d ' ') of the 6877 records (e.g. $(examples <<< "$missing")), so it is not the CinC Challenge 2021 (or 2020) release's; move it away (it was left as it is) and re-run ./get_icbeb.sh."
     rm -f "$DOWNLOADS/SHA256SUMS.txt"
     fail "$(wc -l <<< "$missing" | tr -d ' ') of the 6877 records have no .hea and .mat under training/cpsc_2018/ in $base/SHA256SUMS.txt (e.g. $(examples <<< "$missing")), so it is not the CinC Challenge 2021 (or 2020) release (removed it); $MIRROR_HINT, and re-run ./get_icbeb.sh."
   fi

@@ -148,6 +148,9 @@ def run(args):
         raise UserError(f"--train_fraction {','.join(f'{fraction:g}' for fraction in fractions)}: give shares of the "
                         "training folds above 0 and at most 1, e.g. 0.1,0.5,1")
     leads = ecg_leads.parse_leads(args.LEADS)
+    if "FINETUNE_EPOCHS" in args.given and not args.INIT_FROM:
+        raise UserError(f"--finetune_epochs {args.FINETUNE_EPOCHS}: the epochs of each stage of fine-tuning a cell; "
+                        "give the cell with --init_from, or drop --finetune_epochs")
     check_output_folder(args.OUTPUTFOLDER, "--outputfolder")
     if args.report_only:
         mark_output_folder(args.OUTPUTFOLDER, "--outputfolder")

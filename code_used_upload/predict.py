@@ -117,9 +117,25 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def check_csv(path):
+    """Refuse (UserError) a --csv that would replace a file this tool did not write: a record, a table of yours.
+    A table it wrote (its first column `record`) is rewritten."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--csv {path} is a folder: give a file name")
+    if path.exists():
+        with open(path, "rb") as file:
+            first = file.readline()
+        if not first.startswith(b"record,"):
+            raise UserError(f"--csv {path} exists and is not a table this tool wrote: give a new file name, or move "
+                            f"it away")
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
+        if args.csv:
+            check_csv(args.csv)
         table, errors = predict_files(args.cell, args.records, device=args.device)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -123,6 +123,23 @@ BAD_FOLDERS = {
                                                "no label has both a positive and a negative among the 2 validation records (fold 9)"),
     "a split without records": (lambda folder, table: edit_table(folder, table, fold=np.where(
         table["fold"] == 9, 8, table["fold"])), [], "the validation fold 9 hold no labelled record"),
+    # a record spelt two ways was two records (one could train and the other test); one outside the folder read
+    "one record spelt twice": (lambda folder, table: edit_table(folder, table, record=[
+        *table["record"][:5], f"./{table['record'][0]}", *table["record"][6:]]), [],
+        "labels.csv row 7 names record records100/00000/00001_lr again (first in row 2)"),
+    "a record outside the folder": (lambda folder, table: edit_table(folder, table, record=[
+        *table["record"][:5], f"../elsewhere/{table['record'][0]}", *table["record"][6:]]), [],
+        "labels.csv row 7: record ../elsewhere/records100/00000/00001_lr is not inside"),
+    "a header with no rate": (lambda folder, table: (folder / f"{table['record'][2]}.hea").write_text(
+        (folder / f"{table['record'][2]}.hea").read_text().replace(" 12 100 ", " 12 0 ", 1)), [],
+        "labels.csv row 4: record records100/00000/00003_lr has the sampling rate 0 Hz in its header"),
+    "signals in another unit than a voltage": (lambda folder, table: (folder / f"{table['record'][2]}.hea").write_text(
+        (folder / f"{table['record'][2]}.hea").read_text().replace("/mV", "/mmHg")), [],
+        "record records100/00000/00003_lr has signals in mmHg, not a voltage"),
+    "a ragged row": (lambda folder, table: (folder / "labels.csv").write_text(
+        (folder / "labels.csv").read_text() + "a,b,c,d,e,f\n"), [], "labels.csv is not a readable CSV table"),
+    "fine-tuning epochs without a cell": (lambda folder, table: None, ["--finetune_epochs", "3"],
+                                          "--finetune_epochs 3: the epochs of each stage of fine-tuning a cell"),
 }
 
 
@@ -275,3 +292,32 @@ def test_fine_tuning_another_backbone_is_refused_in_one_line(trained, folder, tm
     assert capsys.readouterr().err.strip() == (
         f"error: --init_from {cell(trained)} is a fcn_wang cell, whose backbone fcn_wang is not that of resnet1d_wang: "
         "pass --models fcn_wang or fcn_wang_ldm")
+
+
+def test_records_in_microvolts_are_read_in_millivolts_and_patients_without_an_id_are_their_own(tmp_path):
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, 0.4, (1000, 12))
+    names = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    for name, units, scale in (("mv", "mV", 1.0), ("uv", "uV", 1000.0)):
+        wfdb.wrsamp(name, fs=100, units=[units] * 12, sig_name=names, p_signal=signal * scale, fmt=["16"] * 12,
+                    adc_gain=[1000.0 / scale] * 12, baseline=[0] * 12, write_dir=str(tmp_path))
+    in_mv = read_leads(tmp_path / "mv", parse_leads(names), 100)
+    np.testing.assert_allclose(read_leads(tmp_path / "uv", parse_leads(names), 100), in_mv, rtol=0, atol=1e-6)
+    folder, table = tiny_folder(tmp_path / "mine")  # ids for half the records, none for the others
+    edit_table(folder, table.drop(columns="fold"), patient_id=["p1" if index % 2 else "" for index in range(len(table))])
+    from code_used_upload.data.folder import read_label_table
+    from code_used_upload.data.stratify import patient_groups
+    groups, members = patient_groups(read_label_table(folder)["patient_id"].tolist())
+    assert len(members) == 11 and len(set(groups[1::2])) == 1  # p1, and each record without an id on its own
+
+
+def test_a_damaged_folds_file_or_an_early_refusal_does_not_lock_the_output_folder(tmp_path, capsys):
+    folder, table = tiny_folder(tmp_path / "mine")
+    edit_table(folder, table.drop(columns="fold"))
+    outputs = tmp_path / "outputs"
+    assert run(folder, outputs, "--epochs", "1", "--train_fraction", "0.0001") == 2  # after the cache was written
+    assert "keeps none of the" in capsys.readouterr().err and (outputs / "cache").is_dir()
+    (outputs / "exp_folder").mkdir(exist_ok=True)
+    (outputs / "exp_folder" / "folds.csv").write_text("garbage\n")
+    assert run(folder, outputs, "--epochs", "1") == 2  # the folder is the toolkit's: its folds.csv is named
+    assert "folds.csv is not the folds this toolkit drew" in capsys.readouterr().err

@@ -184,6 +184,11 @@ def test_a_folder_in_use_is_refused_and_a_kept_empty_folder_keeps_its_permission
                 pytest.fail("two holders")
     with cell_lock(tmp_path / "run", "--check_loc"):  # released: the next run takes it
         pass
+    (tmp_path / ".run.lock").write_text("mine")  # a file of yours with the lock's name: kept, and the run refused
+    with pytest.raises(UserError, match="is not a lock of this toolkit"):
+        with cell_lock(tmp_path / "run", "--check_loc"):
+            pytest.fail("locked over a file of yours")
+    assert (tmp_path / ".run.lock").read_text() == "mine"
     empty = tmp_path / "shared"
     empty.mkdir(mode=0o750)
     empty.chmod(0o750)

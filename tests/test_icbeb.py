@@ -434,6 +434,10 @@ def test_script_from_physionet_refuses_a_release_without_cpsc_2018_in_one_line(t
                                         "training/cpsc_2018/ in file://")
     assert "ICBEB_SOURCE=challenge" in last_line(result)
     assert os.listdir(tmp_path / "data") == ["ICBEB.download"] and not list((tmp_path / "data").rglob("*.mat"))
+    mine = tmp_path / "data" / "ICBEB.download" / "SHA256SUMS.txt"  # a file of yours where the list goes: kept
+    mine.write_text("my own checksums\n")
+    kept = run_script(tmp_path, f"file://{tmp_path / 'www'}", source="physionet")
+    assert "which was there before" in last_line(kept) and mine.read_text() == "my own checksums\n"
 
 
 def test_script_from_physionet_checks_every_file_resumes_and_hands_the_records_to_the_converter(tmp_path):
@@ -470,3 +474,21 @@ def test_script_from_physionet_checks_every_file_resumes_and_hands_the_records_t
     assert last_line(converted).startswith("get_icbeb.sh: the conversion failed (the message above says why)")
     assert not (tmp_path / "data" / "ICBEB").exists() and (tmp_path / "data" / "ICBEB.partial").is_dir()
     assert not (downloads / ".downloading").exists()
+
+
+def test_the_converter_writes_only_into_its_own_folder_and_misses_no_record(tmp_path, capsys):
+    from code_used_upload.data.icbeb import main as convert_main
+
+    src = physionet_files(tmp_path / "physionet")
+    mine = tmp_path / "mine"
+    (mine / "records500").mkdir(parents=True)
+    (mine / "records500" / "47.hea").write_text("my record")  # a folder of yours: its file would be replaced
+    with pytest.raises(SystemExit) as stopped:
+        convert_main([str(src), str(mine)])
+    assert stopped.value.code == 2 and "holds files this conversion did not write (records500)" in capsys.readouterr().err
+    assert (mine / "records500" / "47.hea").read_text() == "my record"
+    name = sorted(RECORDS)[0]
+    next(src.rglob(f"{name}.hea")).unlink()  # its .mat stays: the record was left out without a word
+    with pytest.raises(UserError, match=f"records {name} under .* have a .mat but no header"):
+        convert(src, tmp_path / "ICBEB", workers=1, progress=False)
+    assert not (tmp_path / "ICBEB").exists()

@@ -1,5 +1,6 @@
 """The evaluator against the benchmark's own numbers and against sklearn."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,16 @@ def test_fmax_and_macro_auprc_match_a_straightforward_computation_on_every_resam
         assert result[metric]["mean"] == pytest.approx(np.mean(values), abs=1e-12), metric
         assert result[metric]["lower"] == pytest.approx(np.quantile(values, 0.05), abs=1e-12), metric
         assert result[metric]["upper"] == pytest.approx(np.quantile(values, 0.95), abs=1e-12), metric
+
+
+@pytest.mark.parametrize("labels, predictions, said", [
+    ([[1, 0], [0, 1]], [[np.nan, 0.2], [0.3, 0.4]], "with NaN"),  # Fmax took NaN as 'predict everything': 0.44
+    ([[1, 0], [0, 1]], [[2.5, -1.0], [0.3, 0.4]], "probabilities in 0..1"),  # logits: Fmax 0.0 without a word
+    ([[0.5, 0], [0, 1]], [[0.9, 0.2], [0.3, 0.4]], "labels must be 0 or 1"),
+    (np.zeros((0, 2)), np.zeros((0, 2)), "at least one record"),
+    ([1, 0], [0.9, 0.2], "the same (records, labels) matrix"),
+])
+def test_fmax_and_macro_auprc_refuse_what_is_not_labels_and_probabilities(labels, predictions, said):
+    for metric in (fmax, macro_auprc):
+        with pytest.raises(UserError, match=re.escape(said)):
+            metric(np.asarray(labels), np.asarray(predictions))

@@ -127,6 +127,11 @@ def test_cli_prints_sorted_probabilities_writes_csv_and_reports_failures(trained
 
     assert main(["--cell", str(cell), records[0], "--top", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["--cell", str(cell), *records, "--csv", str(csv)]) == 0  # its own table: written again
+    header = Path(f"{records[0]}.hea")
+    kept = header.read_bytes()
+    assert main(["--cell", str(cell), *records, "--csv", str(header)]) == 2  # a record's header, replaced before
+    assert "exists and is not a table this tool wrote" in capsys.readouterr().err and header.read_bytes() == kept
 
 
 def test_exit_codes_and_messages_without_tracebacks(trained, tmp_path, capsys):

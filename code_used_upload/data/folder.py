@@ -16,8 +16,12 @@ Every row is checked from the headers before any signal is read or anything is w
 stops the run with one line naming it and what to do. The signals are read once, at the run's rate and
 leads, into a signal cache of their own (data/ptbxl.py's `cached_arrays`, as ICBEB's).
 """
+import glob
 import hashlib
+import math
 import os
+import posixpath
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from code_used_upload.data.ptbxl import _write_atomically, cached_arrays, load_r
 from code_used_upload.data.labels import TEST_FOLD, TRAIN_FOLDS, VALIDATION_FOLD
 from code_used_upload.data.records import Records
 from code_used_upload.data.stratify import N_FOLDS, draw_folds
-from code_used_upload.data.wfdb_reader import read_header, read_samples
+from code_used_upload.data.wfdb_reader import UnitProblem, read_header, read_samples
 from code_used_upload.errors import UserError
 
 LABELS_FILE = "labels.csv"
@@ -50,11 +54,17 @@ def record_header(path):
     """The header of the record at `path` (without extension, data/wfdb_reader.py); RecordProblem if it is absent
     or unreadable."""
     try:
-        return read_header(path)
+        header = read_header(path)
     except FileNotFoundError as error:
         raise RecordProblem(f"is missing ({Path(error.filename or str(path) + '.hea').name} not found)")
+    except UnitProblem as problem:
+        raise RecordProblem(str(problem))
     except Exception as error:  # wfdb's many parse errors: all mean an unreadable header
-        raise RecordProblem(f"is unreadable ({type(error).__name__}: {error})")
+        raise RecordProblem(f"is unreadable ({' '.join(f'{type(error).__name__}: {error}'.split())})")
+    if not (math.isfinite(header.fs) and header.fs > 0):
+        raise RecordProblem(f"has the sampling rate {header.fs:g} Hz in its header: give it the rate its samples "
+                            f"were taken at")
+    return header
 
 
 def read_leads(path, leads, sampling_frequency, header=None):
@@ -87,8 +97,11 @@ def read_label_table(datafolder):
                         "their label table (see the README's 'Your own ECGs')")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise _table_error(path, "is not text in UTF-8: save it as UTF-8 (CSV UTF-8 in a spreadsheet)") from None
     except Exception as error:  # pandas' parse errors: all mean the file is not a table (utf-8-sig: a BOM is no name)
-        raise _table_error(path, f"is not a readable CSV table ({type(error).__name__}: {error})")
+        reason = " ".join(f"{type(error).__name__}: {error}".split())  # pandas' messages run over lines
+        raise _table_error(path, f"is not a readable CSV table ({reason})") from None
     table.columns = [str(column).strip() for column in table.columns]
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
@@ -96,12 +109,8 @@ def read_label_table(datafolder):
                                  f"columns: {', '.join(table.columns)})")
     if table.empty:
         raise _table_error(path, "has no rows")
-    records = table["record"].str.strip().str.replace(r"\.(hea|dat)$", "", regex=True)
     rows = np.arange(len(table)) + 2  # line 1 names the columns
-    for row, record in zip(rows, records):
-        if not record:
-            raise UserError(f"{path} row {row} names no record: give its path relative to {datafolder} without "
-                            f"extension, or remove the row")
+    records = pd.Series([_record_name(text, path, row, datafolder) for text, row in zip(table["record"], rows)])
     repeated = records.duplicated()
     if repeated.any():
         row, record = rows[repeated.to_numpy()][0], records[repeated].iloc[0]
@@ -110,8 +119,23 @@ def read_label_table(datafolder):
     labels = [list(dict.fromkeys(label.strip() for label in text.split(LABEL_SEPARATOR) if label.strip()))
               for text in table["labels"]]
     return pd.DataFrame({"record": records, "labels": labels, "fold": _folds(table, path, rows, labels),
-                         "patient_id": [pid.strip() or None for pid in table["patient_id"]]
+                         "patient_id": [pid.strip() if isinstance(pid, str) and pid.strip() else None
+                                        for pid in table["patient_id"]]  # an empty cell: a patient of its own
                          if "patient_id" in table else [None] * len(table), "row": rows})
+
+
+def _record_name(text, path, row, datafolder):
+    """A row's record as one spelling of its path inside the folder (`./a//b` and `a/../a/b` are `a/b`), without
+    extension; a UserError for none, or for one outside the folder (absolute, or through `..`)."""
+    record = re.sub(r"\.(hea|dat)$", "", str(text).strip().replace("\\", "/"))
+    if not record:
+        raise UserError(f"{path} row {row} names no record: give its path relative to {datafolder} without "
+                        f"extension, or remove the row")
+    name = posixpath.normpath(record)
+    if posixpath.isabs(record) or name == ".." or name.startswith("../"):
+        raise UserError(f"{path} row {row}: record {record} is not inside {datafolder}: give its path relative to "
+                        f"the folder, or move the record into it")
+    return name
 
 
 def _folds(table, path, rows, labels):
@@ -203,6 +227,21 @@ def fingerprint(datafolder):
     return digest.hexdigest()
 
 
+def signal_stamps(datafolder, table, headers):
+    """SHA-256 of every record's signal files' sizes and modification times: a record rewritten since the signal
+    cache was made (its header unchanged) is read again, not taken from the cache. Not in the run's identity,
+    which a copy of the folder (new times, the same records) keeps."""
+    digest = hashlib.sha256()
+    for record, header in zip(table["record"], headers):
+        path = Path(datafolder) / record
+        files = ([path.parent / header.signal_file] if header.signal_file else
+                 sorted(file for file in path.parent.glob(f"{glob.escape(path.name)}.*") if file.suffix != ".hea"))
+        for file in files:
+            status = file.stat() if file.exists() else None
+            digest.update(f"{record}:{file.name}:{status and status.st_size}:{status and status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def folds_file(outputfolder):
     return Path(outputfolder) / DATASET_EXPERIMENTS["folder"]["all"] / FOLDS_FILE
 
@@ -212,7 +251,14 @@ def drawn_folds(table, outputfolder):
     drawn now (label-stratified over patients, seeded) for a table without a fold column."""
     path = folds_file(outputfolder)
     if path.is_file():
-        kept = pd.read_csv(path, dtype={"record": str}).set_index("record")["fold"]
+        try:
+            kept = pd.read_csv(path, dtype={"record": str}).set_index("record")["fold"]
+            ok = kept.index.is_unique and kept.isin(range(1, N_FOLDS + 1)).all()
+        except Exception:  # not a table of records and folds
+            ok = False
+        if not ok:
+            raise UserError(f"{path} is not the folds this toolkit drew (one fold 1-{N_FOLDS} per record): delete it "
+                            f"(and the cells trained on it) to draw them again, or write to another --outputfolder")
         if set(kept.index) != set(table["record"]):
             raise UserError(f"{path} holds the folds of other records than {LABELS_FILE} labels now: to draw them "
                             "again delete it (and the cells trained on them), or write this run to another --outputfolder")
@@ -259,8 +305,8 @@ class ECGFolder:
             folds, new = table["fold"].to_numpy(), False
         check_splits(folds, table["labels"], datafolder)
         self.database = table.assign(strat_fold=folds).set_index("record")
-        key = {"data_sha256": fingerprint(datafolder), "sampling_frequency": sampling_frequency,
-               "leads": list(self.leads), "records": len(table)}
+        key = {"data_sha256": fingerprint(datafolder), "signal_files": signal_stamps(datafolder, table, headers),
+               "sampling_frequency": sampling_frequency, "leads": list(self.leads), "records": len(table)}
         cache_dir = Path(outputfolder) / "cache"
         arrays = cached_arrays(cache_dir, CACHE_STEM.format(rate=sampling_frequency), key, lambda: self._read(
             datafolder, table, headers, workers, progress), suffixes=("", "_offsets"))

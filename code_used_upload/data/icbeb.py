@@ -53,6 +53,7 @@ SPLIT = Path(__file__).with_name("icbeb_split.csv")
 STATEMENTS = Path(__file__).with_name("scp_statements.csv")  # PTB-XL's: the benchmark copies it unchanged
 DATABASE = "icbeb_database.csv"
 WORK = ".converting"  # inside the destination: records being written, renamed into place when whole
+CONVERTING_MARK = ".conversion-of-this-toolkit"  # in the destination while a conversion is under way there
 
 CHALLENGE_CODES = {1: "NORM", 2: "AFIB", 3: "1AVB", 4: "CLBBB", 5: "CRBBB", 6: "PAC", 7: "VPC", 8: "STD_", 9: "STE_"}
 # PhysioNet's #Dx codes (SNOMED CT) of the nine classes, from the mapping tables of the PhysioNet/CinC Challenge
@@ -98,7 +99,14 @@ def _find_records(src):
         return sorted(path for path in Path(src).rglob(f"*{suffix}")
                       if not any(part.startswith((".", "__MACOSX")) for part in path.relative_to(src).parts))
 
-    paths = found(".hea") or found(".mat")
+    headers = found(".hea")
+    paths = headers or found(".mat")
+    if headers:  # PhysioNet's layout: a .mat without its header would be left out without a word
+        named = {path.with_suffix("") for path in headers}
+        bare = [path.stem for path in found(".mat") if path.with_suffix("") not in named]
+        if bare:
+            raise UserError(f"records {_names(bare)} under {src} have a .mat but no header (.hea) beside it: "
+                            "download them again (./get_icbeb.sh resumes and checks every file).")
     records = pd.Series(paths, index=[path.stem for path in paths], dtype=object)
     twice = records.index[records.index.duplicated()].unique()
     if len(twice):
@@ -317,7 +325,13 @@ def convert(src, dst, workers=None, progress=True):
     dst = Path(dst)
     if is_converted(dst):
         return dst
+    held = sorted(path.name for path in dst.iterdir()) if dst.is_dir() else []
+    if held and CONVERTING_MARK not in held:
+        raise UserError(f"{dst} holds files this conversion did not write ({', '.join(held[:3])}"
+                        f"{', ...' if len(held) > 3 else ''}), which it would replace: give a new or empty folder")
     rows = _records_to_convert(Path(src))
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / CONVERTING_MARK).touch()  # this folder is the conversion's: a rerun continues it
     for rate in RATES:
         (dst / f"records{rate}").mkdir(parents=True, exist_ok=True)
     shutil.rmtree(dst / WORK, ignore_errors=True)  # an interrupted run's unfinished records
@@ -331,6 +345,7 @@ def convert(src, dst, workers=None, progress=True):
     shutil.rmtree(dst / WORK, ignore_errors=True)  # empty now: every record removed its own
     _write_atomically(dst / "scp_statements.csv", lambda file: file.write(STATEMENTS.read_bytes()))
     _write_atomically(dst / DATABASE, lambda file: file.write(table.to_csv(lineterminator="\n").encode()))
+    (dst / CONVERTING_MARK).unlink()
     return dst
 
 
@@ -389,7 +404,7 @@ def load_icbeb_records(folder, database, sampling_frequency, cache_dir, workers=
 
 
 def main(argv=None):
-    """`python -m code_used_upload.data.icbeb SRC DST`: a UserError ends it with its message, exit 1."""
+    """`python -m code_used_upload.data.icbeb SRC DST`: a UserError ends it with its message, exit 2."""
     parser = argparse.ArgumentParser(description="CPSC 2018's files into the PTB-XL benchmark's ICBEB layout.")
     parser.add_argument("src", help="folder with PhysioNet's .hea + .mat records (any subfolders), or with the "
                                     "challenge's .mat files (any subfolders) and REFERENCE.csv")
@@ -402,7 +417,8 @@ def main(argv=None):
     try:
         convert(args.src, args.dst, workers=args.workers)
     except UserError as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     print(f"ICBEB 2018 converted into {args.dst}.")
 
 

@@ -15,6 +15,7 @@ does not have, so `draw_folds` stratifies on the labels alone; and it knows no f
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 
 N_FOLDS = 10
 SEED = 0  # the benchmark's np.random.seed(0)
@@ -65,8 +66,8 @@ def stratify(patient_labels, ratios, patient_sizes, seed=SEED):
 def patient_groups(patient_ids):
     """(group of each record, the records of each group): records of one patient id share a group, groups
     ordered by patient id (numerically where every id is a number, as the benchmark's sorted numeric ids);
-    None as an id makes a group of its own."""
-    ids = [str(record) if pid is None else pid for record, pid in enumerate(patient_ids)]
+    a missing id (None, NaN: an empty cell) makes a group of its own."""
+    ids = [f"\0record {record}" if pid is None or pd.isna(pid) else pid for record, pid in enumerate(patient_ids)]
     unique = sorted(set(ids), key=_id_order(ids))
     group_of = {pid: group for group, pid in enumerate(unique)}
     groups = np.array([group_of[pid] for pid in ids], dtype=np.int64)

@@ -15,7 +15,25 @@ import numpy as np
 import wfdb
 
 WFDB_NAN = -32768  # format 16's value for a missing sample
-_GAIN = re.compile(r"^(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?:\((-?\d+)\))?(?:/\S+)?$")
+_GAIN = re.compile(r"^(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?:\((-?\d+)\))?(?:/(\S+))?$")
+# a signal's units (its header's, WFDB's default mV where it names none) -> the factor to millivolts, the unit
+# every model and cell reads
+MILLIVOLTS = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+
+class UnitProblem(ValueError):
+    """A header whose signals are in units that are not a voltage."""
+
+
+def millivolts(units):
+    """The factors to mV of signals in `units` (None or empty: WFDB's default, mV)."""
+    factors = []
+    for unit in units:
+        factor = MILLIVOLTS.get((unit or "mV").strip().lower())
+        if factor is None:
+            raise UnitProblem(f"has signals in {unit}, not a voltage: give records in mV, uV or V")
+        factors.append(factor)
+    return np.array(factors)
 
 
 @dataclass(frozen=True)
@@ -23,6 +41,7 @@ class Header:
     fs: float
     sig_len: int
     sig_name: list
+    to_mv: np.ndarray = None  # each signal's factor from its units to mV
     signal_file: str = None   # the one format-16 signal file, where the header has the common shape
     gains: np.ndarray = None
     baselines: np.ndarray = None
@@ -47,8 +66,8 @@ def _parse(path):
     gains = [_GAIN.match(fields[2]) for fields in signals]
     if any(gain is None or float(gain[1]) <= 0 for gain in gains) or not all(f[4].lstrip("-").isdigit() for f in signals):
         return None
-    return Header(fs, int(record[3]), [fields[8].strip() for fields in signals], signals[0][0],
-                  np.array([float(gain[1]) for gain in gains]),
+    return Header(fs, int(record[3]), [fields[8].strip() for fields in signals], millivolts(gain[3] for gain in gains),
+                  signals[0][0], np.array([float(gain[1]) for gain in gains]),
                   np.array([int(gain[2] or fields[4]) for gain, fields in zip(gains, signals)], float))  # else ADC zero
 
 
@@ -59,13 +78,15 @@ def read_header(path):
     if header is not None:
         return header
     fields = wfdb.rdheader(str(path))
-    return Header(fields.fs, fields.sig_len or 0, list(fields.sig_name or []))
+    names = list(fields.sig_name or [])
+    return Header(fields.fs, fields.sig_len or 0, names, millivolts(fields.units or [None] * len(names)))
 
 
 def read_samples(path, header, columns):
-    """(time, columns) float64 physical values of the record's signals `columns`, as wfdb.rdsamp gives them."""
+    """(time, columns) float64 physical values of the record's signals `columns` in mV: as wfdb.rdsamp gives
+    them, times the factor of their units to mV."""
     if header.signal_file is None:
-        return wfdb.rdsamp(str(path), channels=list(columns))[0]
+        return wfdb.rdsamp(str(path), channels=list(columns))[0] * header.to_mv[columns]
     n_signals = len(header.sig_name)
     digital = np.fromfile(Path(path).parent / header.signal_file, dtype="<i2", count=header.sig_len * n_signals)
     if digital.size != header.sig_len * n_signals:
@@ -73,4 +94,4 @@ def read_samples(path, header, columns):
     digital = digital.reshape(header.sig_len, n_signals)[:, columns]
     physical = (digital.astype(np.float64) - header.baselines[columns]) / header.gains[columns]
     physical[digital == WFDB_NAN] = np.nan
-    return physical
+    return physical * header.to_mv[columns]

@@ -259,10 +259,17 @@ def macro_auprc(y_true, y_pred):
 
 
 def _same_shape(y_true, y_pred):
+    """Fmax's and macro-AUPRC's inputs checked: the same (records, labels) shape, at least one record, 0/1
+    labels and probabilities (scores in 0..1: Fmax's thresholds are probabilities)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.ndim != 2 or y_pred.shape != y_true.shape:
-        raise UserError(f"predictions have shape {y_pred.shape} but labels have shape {y_true.shape}: both must be "
-                        "the same (records, labels) matrix")
+    if y_true.ndim != 2 or y_pred.shape != y_true.shape or not y_true.size:
+        raise UserError(f"predictions of shape {y_pred.shape} and labels of shape {y_true.shape}: both must be the "
+                        "same (records, labels) matrix, with at least one record")
+    if not np.isin(y_true, (0, 1)).all():
+        raise UserError("labels must be 0 or 1 (multi-hot), one row per record")
+    if not (np.isfinite(y_pred).all() and 0 <= y_pred.min() and y_pred.max() <= 1):
+        raise UserError(f"predictions must be probabilities in 0..1 (a sigmoid's; these run {np.nanmin(y_pred):g} to "
+                        f"{np.nanmax(y_pred):g}{', with NaN' if np.isnan(y_pred).any() else ''})")
     return y_true, y_pred
 
 

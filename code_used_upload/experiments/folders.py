@@ -119,6 +119,9 @@ def cell_lock(final, flag):
     target = Path(final).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     path = target.parent / f".{target.name}.lock"
+    if path.is_symlink() or (path.is_file() and path.stat().st_size):  # this toolkit's locks are empty files
+        raise UserError(f"{path} is not a lock of this toolkit (it holds something): it has the name of this cell's "
+                        f"lock; move it away, or give {flag} another folder")
     while True:
         try:
             handle = open(path, "a+")
@@ -175,7 +178,7 @@ def _wrote_before(folder):
     for pattern in ("*/models/*/seed*", "*/*/models/*/seed*", "*/*/*/models/*/seed*"):
         if any(is_complete(cell) for cell in folder.glob(pattern)):
             return True
-    if any(folder.glob("cache/signals_*hz.npy")):  # data/ptbxl.py's CACHE_STEM
+    if any(folder.glob("cache/*signals_*hz.npy")):  # a signal cache: PTB-XL's, ICBEB's, a folder's (data/)
         return True
     try:
         first = (folder / "results.md").read_text().split("\n", 1)[0]

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from code_used_upload.errors import UserError
 from code_used_upload.evaluation.metrics import FMAX_AUPRC, evaluate_fmax_auprc, undefined_labels_said_elsewhere
 from code_used_upload.reports.tables import complete_cells
 
@@ -36,9 +37,14 @@ def add_fmax_auprc(outputfolder):
             warnings.warn(f"{te_results} has no Fmax and macro-AUPRC and they cannot be computed: "
                           f"{', '.join(missing)} missing")
             continue
-        predictions, labels, bootstrap_ids = (np.load(path) for path in needed)
-        with undefined_labels_said_elsewhere():  # the task's preparation said it once
-            scores = evaluate_fmax_auprc(labels, predictions, bootstrap_ids)
+        try:
+            predictions, labels, bootstrap_ids = (np.load(path) for path in needed)  # arrays only: no pickle
+            with undefined_labels_said_elsewhere():  # the task's preparation said it once
+                scores = evaluate_fmax_auprc(labels, predictions, bootstrap_ids)
+        except (OSError, ValueError, UserError) as error:  # a damaged file, or predictions that are not scores
+            raise UserError(f"{te_results.parents[1]}: Fmax and macro-AUPRC cannot be added from its files "
+                            f"({' '.join(str(error).split())}); delete the cell to train it again, or leave it out "
+                            f"with --models") from None
         for metric, values in scores.items():
             written[metric] = pd.Series(values)
         partial = te_results.with_name(f".{te_results.name}.tmp")
