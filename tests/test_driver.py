@@ -175,15 +175,16 @@ def small_synthetic_ptbxl(tmp_path_factory):
                                  sampling_frequencies=(100,))
 
 
-@pytest.mark.parametrize("model", ["s4", "s4_ldm"])
-def test_s4_learns_with_its_own_recipe(small_synthetic_ptbxl, tmp_path, model):
-    """S4's recipe through the driver: constant lr, the best validation epoch kept, mean over 4 windows."""
+def test_s4_learns_with_its_own_recipe(small_synthetic_ptbxl, tmp_path):
+    """S4's recipe through the driver: constant lr, the best validation epoch kept, mean over 4 windows. One cell,
+    S4 with LDM's head: plain S4 has the same backbone and recipe and the linear head every backbone has (18 s a
+    cell on this CPU; its kernel is checked against the authors' in tests/test_s4.py)."""
+    model = "s4_ldm"
     flags = ["--models", model, "--tasks", "superdiagnostic", "--seeds", "0", "--epochs", str(S4_EPOCHS),
              "--batch_size", "48", "--device", "cpu"]
     assert run_driver(small_synthetic_ptbxl, tmp_path, *flags) == 0
     cell = cell_dir(tmp_path, model)
-    # measured 1.000 for s4 and s4_ldm (the task saturates; validation 0.994 and 0.969 after the second epoch), 0.1
-    # above the bound
+    # measured 1.000 (the task saturates; validation 0.969 after the second epoch), 0.1 above the bound
     assert pd.read_csv(cell / "results" / "te_results.csv", index_col=0)["macro_auc"]["point"] >= 0.9
     record = json.loads((cell / "cell.json").read_text())
     assert record["recipe"]["checkpoint"] == "best_val_auc" and record["recipe"]["aggregate"] == "mean"
