@@ -157,7 +157,7 @@ download_physionet() {
 
 # the challenge's archives: downloaded, tested, unpacked into $UNPACKED with REFERENCE.csv, every record there
 download_challenge() {
-  local name missing
+  local name missing fetched=" " # the archives this run downloaded: only those are ever removed
   if command -v unzip > /dev/null; then
     test_zip() { unzip -tqq "$1" > /dev/null 2>&1; }
     unpack() { unzip -qo "$1" -d "$2"; }
@@ -173,10 +173,16 @@ download_challenge() {
     else
       download "$name" "http://hhbucket.oss-cn-hongkong.aliyuncs.com/$name"
     fi
+    [ -z "$FETCHED" ] || fetched+="$name "
   done
   for name in "${ARCHIVES[@]}"; do
     echo "Testing $name"
-    test_zip "$DOWNLOADS/$name" || { rm -f "$DOWNLOADS/$name"; fail "$DOWNLOADS/$name is not an intact zip archive (removed it); re-run ./get_icbeb.sh to download it again."; }
+    test_zip "$DOWNLOADS/$name" && continue
+    case "$fetched" in
+      *" $name "*) rm -f "$DOWNLOADS/$name"
+        fail "$DOWNLOADS/$name is not an intact zip archive (removed it); re-run ./get_icbeb.sh to download it again." ;;
+      *) fail "$DOWNLOADS/$name, which was there before, is not an intact zip archive (left as it is); move it away and re-run ./get_icbeb.sh to download it." ;;
+    esac
   done
   for name in "${ARCHIVES[@]}"; do
     echo "Unpacking $name"

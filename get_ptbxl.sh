@@ -55,6 +55,7 @@ Remove that folder and re-run ./get_ptbxl.sh to download PTB-XL again."
 fi
 
 mkdir -p "$(dirname "$TARGET")"
+FETCHED="" # whether this run downloaded the archive: only then is it ever removed (one put there by hand is the user's)
 if [ ! -f "$ARCHIVE" ]; then
   echo "Downloading PTB-XL $VERSION from $URL"
   status=0
@@ -66,18 +67,26 @@ if [ ! -f "$ARCHIVE" ]; then
   fi
   [ "$status" -eq 0 ] || fail "download from $URL failed (curl exit $status); re-run ./get_ptbxl.sh to resume it."
   mv "$PARTIAL" "$ARCHIVE"
+  FETCHED=1
 fi
 
 UNPACKED="$(mktemp -d "$(dirname "$TARGET")/.ptbxl-unpacking.XXXXXX")"
 trap 'rm -rf "$UNPACKED"' EXIT
 echo "Unpacking $ARCHIVE"
-unpack "$ARCHIVE" "$UNPACKED" || { rm -f "$ARCHIVE"; fail "could not unpack $ARCHIVE (removed it); re-run ./get_ptbxl.sh to download it again."; }
+if ! unpack "$ARCHIVE" "$UNPACKED"; then
+  [ -n "$FETCHED" ] || fail "could not unpack $ARCHIVE, which was there before (left as it is); move it away and re-run ./get_ptbxl.sh to download PTB-XL."
+  rm -f "$ARCHIVE"
+  fail "could not unpack $ARCHIVE (removed it); re-run ./get_ptbxl.sh to download it again."
+fi
 # the release's archive holds one top folder; accept the files at the top level too
 entries=("$UNPACKED"/*)
 if [ "${#entries[@]}" -eq 1 ] && [ -d "${entries[0]}" ]; then ROOT="${entries[0]}"; else ROOT="$UNPACKED"; fi
 
 echo "Verifying every file against SHA256SUMS.txt"
 if ! problems="$(verify "$ROOT")"; then
+  [ -n "$FETCHED" ] || fail "$ARCHIVE, which was there before, does not match PTB-XL's SHA256SUMS.txt:
+$problems
+Nothing was installed and the archive was left as it is; move it away and re-run ./get_ptbxl.sh to download PTB-XL."
   rm -f "$ARCHIVE"
   fail "the downloaded PTB-XL does not match its SHA256SUMS.txt:
 $problems

@@ -125,6 +125,21 @@ def test_corrupt_and_missing_files_are_named_and_nothing_is_installed(tmp_path, 
     assert leftovers(target.parent) == []  # the bad archive is removed so a re-run downloads afresh
 
 
+def test_an_archive_put_there_by_hand_is_never_removed(tmp_path, serve):
+    url, requests = serve(ranges=False)
+    target = tmp_path / "data" / "ptbxl"
+    target.parent.mkdir()
+    archive = Path(f"{target}.zip")
+    for bytes_there, said in ((b"the user's own bytes", "could not unpack"),
+                              (release_zip(tmp_path / "other.zip", corrupt="scp_statements.csv").read_bytes(),
+                               "scp_statements.csv: checksum mismatch")):
+        archive.write_bytes(bytes_there)
+        result = run_script(url, target)
+        assert result.returncode != 0 and said in result.stderr and "which was there before" in result.stderr
+        assert archive.read_bytes() == bytes_there and not target.exists()
+    assert requests == []  # an archive there is used as it is
+
+
 def test_resumes_a_partial_download(tmp_path, serve):
     url, requests = serve(ranges=True)
     archive = release_zip(tmp_path / "www" / "release.zip").read_bytes()

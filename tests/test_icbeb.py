@@ -364,6 +364,18 @@ def test_script_resumes_a_download_and_removes_a_damaged_archive(tmp_path):
     assert sorted(os.listdir(downloads)) == ["REFERENCE.csv", "TrainingSet1.zip", "TrainingSet3.zip"]
 
 
+def test_script_leaves_a_damaged_archive_put_there_by_hand(tmp_path):
+    url = serve_challenge(tmp_path / "www", sorted(load_split()["filename"]))
+    downloads = tmp_path / "data" / "ICBEB.download"
+    downloads.mkdir(parents=True)
+    (downloads / "TrainingSet1.zip").write_bytes(b"the user's own bytes")
+    result = run_script(tmp_path, url)
+    assert result.returncode != 0
+    assert last_line(result) == (f"get_icbeb.sh: {downloads}/TrainingSet1.zip, which was there before, is not an intact "
+                                 "zip archive (left as it is); move it away and re-run ./get_icbeb.sh to download it.")
+    assert (downloads / "TrainingSet1.zip").read_bytes() == b"the user's own bytes"
+
+
 def test_script_moves_only_a_complete_conversion_into_place(tmp_path):
     url = serve_challenge(tmp_path / "www", sorted(load_split()["filename"]))  # empty .mat files
     target = tmp_path / "data" / "ICBEB"
