@@ -34,9 +34,6 @@ from code_used_upload.evaluation.inference import predict_records
 from code_used_upload.experiments.trained_cell import CELL_EXAMPLE, read_trained_cell
 from code_used_upload.training.device import resolve_device
 
-PTBXL_LEADS = [lead.upper() for lead in STANDARD_LEADS]  # as PTB-XL's headers name them
-
-
 def load_cell(folder):
     """(settings from cell.json, the model with its trained weights on the CPU) of a complete cell."""
     cell = read_trained_cell(folder, "--cell")

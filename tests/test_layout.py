@@ -11,7 +11,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "code_used_upload"
 # each stage may import from itself and the stages before it; the entry points from everything
-STAGES = ["errors", "configs", "data", "models", "training", "evaluation", "reports", "experiments"]
+STAGES = ["errors", "files", "configs", "data", "models", "training", "evaluation", "reports", "experiments"]
 ENTRY_POINTS = {"order_results_ptbxl1_upload", "order_results_hmw", "train_hmw", "predict", "benchmark", "gpu_check",
                 "measurements"}  # measurements: what benchmark.py and gpu_check.py both measure
 

@@ -13,13 +13,15 @@ import wfdb
 
 from code_used_upload.models import build_model
 from code_used_upload.order_results_ptbxl1_upload import main as run_driver
-from code_used_upload.predict import PTBXL_LEADS, main, predict_files
+from code_used_upload.predict import main, predict_files
 from code_used_upload.data.labels import split_folds, task_labels
+from code_used_upload.data.leads import STANDARD_LEADS
 from code_used_upload.data.ptbxl import load_database, load_statements
 from code_used_upload.data.synthetic import write_synthetic_ptbxl
 
 REPO = Path(__file__).resolve().parents[1]
 FS = 100
+PTBXL_LEADS = [lead.upper() for lead in STANDARD_LEADS]  # as PTB-XL's headers name them
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,12 @@ unrestricted one. `data.noise.cifar_n_labels` gives a label set's labels.
 """
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from code_used_upload.data.restricted_pickle import torch_load_arrays
 from code_used_upload.errors import UserError
+from code_used_upload.files import write_atomically
 
 REPOSITORY = "UCSC-REAL/cifar-10-100n"
 COMMIT = "49df7d8a69e355470c77c1c2f2424916325a394b"  # 2023-05-17, the newest; the files last changed in 199b915
@@ -83,13 +82,7 @@ def _download(dataset, path):
                         f"{SHA256[dataset]}); nothing was written: {_how_to_get(dataset, path)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False)
-        try:
-            with partial:
-                partial.write(content)
-            os.replace(partial.name, path)
-        finally:
-            Path(partial.name).unlink(missing_ok=True)  # ours, named uniquely; gone once renamed into place
+        write_atomically(path, lambda file: file.write(content))
     except OSError as error:
         raise UserError(f"could not write {path} ({error}): make {path.parent} writable, or "
                         f"{_how_to_get(dataset, path)}") from error

@@ -31,12 +31,13 @@ from tqdm import tqdm
 
 from code_used_upload.configs.tasks import DATASET_EXPERIMENTS
 from code_used_upload.data.leads import STANDARD_LEADS, describe_missing, lead_columns, resample, resampled_length
-from code_used_upload.data.ptbxl import _write_atomically, cached_arrays, load_record_moments
+from code_used_upload.data.ptbxl import cached_arrays, load_record_moments
 from code_used_upload.data.labels import TEST_FOLD, TRAIN_FOLDS, VALIDATION_FOLD
 from code_used_upload.data.records import Records
 from code_used_upload.data.stratify import N_FOLDS, draw_folds
 from code_used_upload.data.wfdb_reader import UnitProblem, read_header, read_samples
 from code_used_upload.errors import UserError
+from code_used_upload.files import write_atomically
 
 LABELS_FILE = "labels.csv"
 FOLDS_FILE = "folds.csv"  # the drawn folds, in the experiment's folder
@@ -287,7 +288,6 @@ class ECGFolder:
     Its one task, `all`, has every label of the table, sorted."""
     name = "folder"
     challenge = False
-    database_file = LABELS_FILE
 
     def __init__(self, datafolder, outputfolder, sampling_frequency, progress=True, leads=None, min_samples=1,
                  workers=None):
@@ -315,7 +315,7 @@ class ECGFolder:
         if new:
             folds_file(outputfolder).parent.mkdir(parents=True, exist_ok=True)
             text = pd.DataFrame({"record": table["record"], "fold": folds}).to_csv(index=False, lineterminator="\n")
-            _write_atomically(folds_file(outputfolder), lambda file: file.write(text.encode()))
+            write_atomically(folds_file(outputfolder), lambda file: file.write(text.encode()))
         if unlabelled:
             print(f"{Path(datafolder) / LABELS_FILE}: {unlabelled} record{'s' if unlabelled > 1 else ''} without a "
                   "label left out")

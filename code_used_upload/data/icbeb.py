@@ -45,9 +45,10 @@ from scipy.io import loadmat
 from scipy.ndimage import zoom
 from tqdm import tqdm
 
-from code_used_upload.data.ptbxl import _write_atomically, cache_key, cached_arrays, read_records, record_length
+from code_used_upload.data.ptbxl import cache_key, cached_arrays, read_records, record_length
 from code_used_upload.data.records import Records
 from code_used_upload.errors import UserError
+from code_used_upload.files import write_atomically
 
 SPLIT = Path(__file__).with_name("icbeb_split.csv")
 STATEMENTS = Path(__file__).with_name("scp_statements.csv")  # PTB-XL's: the benchmark copies it unchanged
@@ -343,8 +344,8 @@ def convert(src, dst, workers=None, progress=True):
         "strat_fold": rows["strat_fold"],
     }).set_axis(rows["ecg_id"].to_numpy() - 1)
     shutil.rmtree(dst / WORK, ignore_errors=True)  # empty now: every record removed its own
-    _write_atomically(dst / "scp_statements.csv", lambda file: file.write(STATEMENTS.read_bytes()))
-    _write_atomically(dst / DATABASE, lambda file: file.write(table.to_csv(lineterminator="\n").encode()))
+    write_atomically(dst / "scp_statements.csv", lambda file: file.write(STATEMENTS.read_bytes()))
+    write_atomically(dst / DATABASE, lambda file: file.write(table.to_csv(lineterminator="\n").encode()))
     (dst / CONVERTING_MARK).unlink()
     return dst
 

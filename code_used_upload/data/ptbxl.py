@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from code_used_upload.data.records import Records, offsets_of, record_moments
 from code_used_upload.errors import UserError
+from code_used_upload.files import write_atomically
 
 SAMPLING_FREQUENCIES = (100, 500)
 RECORD_SECONDS = 10  # every PTB-XL record is 10 s long
@@ -201,17 +202,6 @@ def cache_key(datafolder, filenames, sampling_frequency, database_file="ptbxl_da
     }
 
 
-def _write_atomically(path, write):
-    """Write beside `path`, flush to disk, then rename: after a crash the file is whole or absent,
-    and the next run's cached load reads clean pages instead of waiting on the write-back."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
-        write(file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-
-
 def cached_arrays(cache_dir, stem, key, read, suffixes=("",)):
     """{suffix: array} of `read()`, kept in `cache_dir` as `<stem><suffix>.npy` beside `<stem>.json` (the
     `key` they were read under) and reused while the key is unchanged; returned as read-only memory maps,
@@ -225,9 +215,9 @@ def cached_arrays(cache_dir, stem, key, read, suffixes=("",)):
         cache_dir.mkdir(parents=True, exist_ok=True)
         key_path.unlink(missing_ok=True)  # a key may only ever sit beside the arrays it describes
         for suffix, path in paths.items():
-            _write_atomically(path, lambda file: np.save(file, arrays[suffix]))
+            write_atomically(path, lambda file: np.save(file, arrays[suffix]))
         del arrays
-        _write_atomically(key_path, lambda file: file.write(json.dumps(key, indent=1).encode()))
+        write_atomically(key_path, lambda file: file.write(json.dumps(key, indent=1).encode()))
     return {suffix: np.load(path, mmap_mode="r") for suffix, path in paths.items()}
 
 
@@ -261,5 +251,5 @@ def load_record_moments(records, cache_dir, stem, leads=None):
             if str(stored["key"]) == key:
                 return stored["moments"]
     moments = record_moments(records)
-    _write_atomically(path, lambda file: np.savez(file, key=np.array(key), moments=moments))
+    write_atomically(path, lambda file: np.savez(file, key=np.array(key), moments=moments))
     return moments

@@ -8,7 +8,6 @@ A task scored with the challenge's metrics (ICBEB 2018, as the benchmark's `exp_
 training records predicted (`y_train_pred.npy`), per-class thresholds fitted on them, and the test
 predictions binarised with them for F_beta and G_beta beside macro-AUC in `te_results.csv`.
 """
-import json
 import time
 from dataclasses import asdict
 
@@ -23,7 +22,8 @@ from code_used_upload.models import build_model, model_recipe
 from code_used_upload.models.registry import model_layer_groups
 from code_used_upload.models.transfer import load_pretrained
 from code_used_upload.reports.figures import plot_training
-from code_used_upload.experiments.folders import CELL_FILE, WEIGHTS_FILE, cell_folder, cell_lock, cell_workspace, provenance
+from code_used_upload.experiments.folders import (CELL_FILE, WEIGHTS_FILE, cell_folder, cell_lock, cell_workspace, provenance,
+                                                write_record)
 from code_used_upload.training.crops import to_device
 from code_used_upload.training.device import configure_numerics, resolve_device
 from code_used_upload.training.finetune import finetune_model
@@ -96,5 +96,5 @@ def _train_and_write(data, model_name, seed, settings, identity, work, source, f
         "train_loss": history["train_loss"], "val_auc": history["val_auc"], "kept_epoch": history["kept_epoch"],
         "test_macro_auc": result, **challenge, "wall_time_s": round(time.time() - started, 3),
     }
-    (work / CELL_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    write_record(work / CELL_FILE, record)
     return {**result, **challenge.get("test_challenge", {})}

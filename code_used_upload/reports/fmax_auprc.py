@@ -6,7 +6,6 @@ experiment's test labels (`data/y_test.npy`) and its bootstrap resamples (`test_
 all on disk, so `add_fmax_auprc` computes both metrics as a fresh cell would (the same numbers, to the
 bit) and adds their columns to its te_results.csv, leaving the other columns' values as they were.
 """
-import os
 import warnings
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 
 from code_used_upload.errors import UserError
 from code_used_upload.evaluation.metrics import FMAX_AUPRC, evaluate_fmax_auprc, undefined_labels_said_elsewhere
+from code_used_upload.files import write_atomically
 from code_used_upload.reports.tables import complete_cells
 
 PREDICTIONS = "y_test_pred.npy"
@@ -47,8 +47,6 @@ def add_fmax_auprc(outputfolder):
                             f"with --models") from None
         for metric, values in scores.items():
             written[metric] = pd.Series(values)
-        partial = te_results.with_name(f".{te_results.name}.tmp")
-        written.to_csv(partial)
-        os.replace(partial, te_results)
+        write_atomically(te_results, lambda file: file.write(written.to_csv().encode()))
         completed.append(te_results)
     return completed
