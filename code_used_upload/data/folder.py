@@ -22,7 +22,6 @@ import math
 import os
 import posixpath
 import re
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from tqdm import tqdm
 
 from code_used_upload.configs.tasks import DATASET_EXPERIMENTS
 from code_used_upload.data.leads import STANDARD_LEADS, describe_missing, lead_columns, resample, resampled_length
-from code_used_upload.data.ptbxl import cached_arrays, load_record_moments
+from code_used_upload.data.ptbxl import cached_arrays, fill_records, load_record_moments
 from code_used_upload.data.labels import TEST_FOLD, TRAIN_FOLDS, VALIDATION_FOLD
 from code_used_upload.data.records import Records
 from code_used_upload.data.stratify import N_FOLDS, draw_folds
@@ -181,35 +180,30 @@ def check_records(datafolder, table, leads, sampling_frequency, min_samples, pro
 
 
 def _read_some(jobs):
-    """The signals of some records (`read_leads`), a UserError naming the row of the first that cannot be read."""
+    """The signals of some records (`read_leads`) concatenated, a UserError naming the row of the first that
+    cannot be read or whose samples are not as many as its header says."""
     signals = []
     for path, leads, sampling_frequency, header, row, record in jobs:
         try:
-            signals.append(read_leads(path, leads, sampling_frequency, header))
+            signal = read_leads(path, leads, sampling_frequency, header)
+            if len(signal) != resampled_length(header.sig_len, header.fs, sampling_frequency):
+                raise RecordProblem(f"has {len(signal)} samples at {sampling_frequency} Hz where its header's "
+                                    f"{header.sig_len} at {header.fs:g} Hz make "
+                                    f"{resampled_length(header.sig_len, header.fs, sampling_frequency)}")
         except RecordProblem as problem:
             raise UserError(f"{LABELS_FILE} row {row}: record {record} {problem}: {FIX_ROW}") from None
-    return signals
+        signals.append(signal)
+    return np.concatenate(signals)
 
 
 def read_signals(datafolder, table, headers, leads, sampling_frequency, workers, progress):
-    """The records of `table` as Records in RAM at `sampling_frequency` and `leads`, over `workers` processes."""
+    """The records of `table` as Records in RAM at `sampling_frequency` and `leads` (`fill_records`), their
+    lengths known from the headers."""
     jobs = [(Path(datafolder) / record, leads, sampling_frequency, header, row, record)
             for record, row, header in zip(table["record"], table["row"], headers)]
-    chunk = max(1, min(64, -(-len(jobs) // (4 * workers))))
-    batches = [jobs[start:start + chunk] for start in range(0, len(jobs), chunk)]
-    signals = []
-    with tqdm(total=len(jobs), desc=f"reading your records at {sampling_frequency} Hz", unit="record",
-              disable=not progress) as bar:
-        if workers <= 1 or len(batches) == 1:
-            for batch in batches:
-                signals += _read_some(batch)
-                bar.update(len(batch))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for block in pool.map(_read_some, batches):
-                    signals += block
-                    bar.update(len(block))
-    return Records.concatenate(signals)
+    lengths = [resampled_length(header.sig_len, header.fs, sampling_frequency) for header in headers]
+    return fill_records(jobs, lengths, len(leads), _read_some, workers, progress,
+                        f"reading your records at {sampling_frequency} Hz", largest_chunk=64)
 
 
 def fingerprint(datafolder):

@@ -151,36 +151,39 @@ def record_length(record_path, sampling_frequency, source):
         return parsed[0] if parsed is not None else wfdb.rdheader(str(record_path)).sig_len
 
 
-def _read_chunk(datafolder, filenames, sampling_frequency, lengths, source):
-    return np.concatenate([read_record(Path(datafolder) / name, sampling_frequency, length, source)
-                           for name, length in zip(filenames, lengths)])
+def _read_chunk(jobs):
+    return np.concatenate([read_record(*job) for job in jobs])
 
 
 def read_records(datafolder, filenames, sampling_frequency, lengths, workers, progress, source=PTBXL_SOURCE):
-    """The records `filenames` (of `lengths` samples each) as Records in RAM: one flat float32 array
-    filled a chunk of records at a time, over `workers` processes."""
+    """The records `filenames` (of `lengths` samples each) as Records in RAM (`fill_records`)."""
+    jobs = [(Path(datafolder) / name, sampling_frequency, length, source) for name, length in zip(filenames, lengths)]
+    return fill_records(jobs, lengths, N_LEADS, _read_chunk, workers, progress,
+                        f"reading {source[0]} at {sampling_frequency} Hz")
+
+
+def fill_records(jobs, lengths, n_leads, read_chunk, workers, progress, desc, largest_chunk=256):
+    """Records of `lengths` samples each in one flat float32 array, allocated once and filled a chunk at a time
+    (no second copy of the data): `read_chunk(jobs[i:j])`, a top-level function, returns records i to j-1
+    concatenated, (samples, n_leads); over `workers` processes, with a progress bar."""
     offsets = offsets_of(lengths)
-    flat = np.empty((offsets[-1], N_LEADS), dtype=np.float32)
-    bar = tqdm(total=len(filenames), desc=f"reading {source[0]} at {sampling_frequency} Hz", unit="record",
-               disable=not progress)
-    chunk = max(1, min(256, -(-len(filenames) // (4 * workers))))
-    starts = range(0, len(filenames), chunk)
+    flat = np.empty((offsets[-1], n_leads), dtype=np.float32)
+    chunk = max(1, min(largest_chunk, -(-len(jobs) // (4 * workers))))
+    starts = range(0, len(jobs), chunk)
 
-    def job(start):
-        return datafolder, filenames[start:start + chunk], sampling_frequency, lengths[start:start + chunk], source
+    def fill(start, block):
+        flat[offsets[start]:offsets[min(start + chunk, len(jobs))]] = block
+        bar.update(min(chunk, len(jobs) - start))
 
-    if workers <= 1:
-        for start in starts:
-            flat[offsets[start]:offsets[min(start + chunk, len(filenames))]] = _read_chunk(*job(start))
-            bar.update(len(filenames[start:start + chunk]))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {start: pool.submit(_read_chunk, *job(start)) for start in starts}
+    with tqdm(total=len(jobs), desc=desc, unit="record", disable=not progress) as bar:
+        if workers <= 1 or len(starts) == 1:
             for start in starts:
-                block = futures.pop(start).result()  # popped: a block held after its copy would double the memory
-                flat[offsets[start]:offsets[start] + len(block)] = block
-                bar.update(len(filenames[start:start + chunk]))
-    bar.close()
+                fill(start, read_chunk(jobs[start:start + chunk]))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {start: pool.submit(read_chunk, jobs[start:start + chunk]) for start in starts}
+                for start in starts:
+                    fill(start, futures.pop(start).result())  # popped: a block held after its copy doubles memory
     return Records(flat, offsets)
 
 
