@@ -48,9 +48,11 @@ def imagenet_resnet(arch, in_channels=3, pretrained=None):
         raise UserError(f"--arch {arch}: use one of {', '.join(ARCHS)}")
     net = getattr(tv, arch)(weights=None)
     if pretrained is not None:
-        if pretrained != IMAGENET:
-            check_pretrained(arch, pretrained)
-        state = _imagenet_state(arch) if pretrained == IMAGENET else _state_from_file(pretrained)
+        if pretrained == IMAGENET:
+            state = _imagenet_state(arch)
+        else:
+            state = _state_from_file(pretrained)  # read once, checked against the network just built
+            _refuse_other_shapes(arch, pretrained, state, net.state_dict())
         net.load_state_dict({key: value for key, value in state.items() if not key.startswith("fc.")}, strict=False)
     if in_channels != 3:
         stem = net.conv1
@@ -74,8 +76,12 @@ def check_pretrained(arch, path):
 
     state = _state_from_file(path)
     with torch.device("meta"):
-        expected = {key: value.shape for key, value in getattr(tv, arch)(weights=None).state_dict().items()
-                    if not key.startswith("fc.")}
+        _refuse_other_shapes(arch, path, state, getattr(tv, arch)(weights=None).state_dict())
+
+
+def _refuse_other_shapes(arch, path, state, network_state):
+    """A UserError unless `state` has the keys and shapes of `network_state` (`arch`'s), the classifier's aside."""
+    expected = {key: value.shape for key, value in network_state.items() if not key.startswith("fc.")}
     given = {key: value.shape for key, value in state.items() if not key.startswith("fc.")}
     wrong = sorted(key for key in expected if key in given and given[key] != expected[key])
     missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
