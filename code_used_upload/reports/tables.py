@@ -194,38 +194,28 @@ def _string_table(cells, models, columns):
     )
 
 
-def icbeb_cells(results, models):
-    """{(model, column): (mean, std, seeds)} of ICBEB 2018's cells: its macro-AUC, F_beta=2 and G_beta=2."""
+FOLDER_COLUMNS = {"point": "Macro-AUC", "fmax": "Fmax", "macro_auprc": "Macro-AUPRC"}  # column -> its header
+ONE_TASK_COLUMNS = {"icbeb": ICBEB_COLUMNS, "folder": FOLDER_COLUMNS}  # the data sets of one task: their columns
+
+
+def one_task_cells(results, models, dataset):
+    """{(model, header): (mean, std, seeds)} of a one-task data set's cells (ICBEB 2018: its macro-AUC, F_beta=2,
+    G_beta=2, Fmax and macro-AUPRC; your records: macro-AUC, Fmax and macro-AUPRC)."""
+    (task,) = DATASET_EXPERIMENTS[dataset]
     cells = {}
-    for column, header in ICBEB_COLUMNS.items():
-        statistics = _seed_statistics(results[results["dataset"] == ICBEB_TASK[0]], column)
+    for column, header in ONE_TASK_COLUMNS[dataset].items():
+        statistics = _seed_statistics(results[results["dataset"] == dataset], column)
         for model in models:
-            if (*ICBEB_TASK, model) in statistics.index:
-                row = statistics.loc[(*ICBEB_TASK, model)]
+            if (dataset, task, model) in statistics.index:
+                row = statistics.loc[(dataset, task, model)]
                 cells[(model, header)] = (row["mean"], row["std"], int(row["seeds"]))
     return cells
 
 
-def icbeb_table(results, models):
-    """ICBEB 2018's table: a row per model in table order, its test macro-AUC, F_beta=2 and G_beta=2 as
-    `0.923(.001)` or `-`."""
+def one_task_table(results, models, dataset):
+    """A one-task data set's table: a row per model in table order, a column per metric, `0.923(.001)` or `-`."""
     models = in_order(models, table_models())
-    return _string_table(icbeb_cells(results, models), models, list(ICBEB_COLUMNS.values()))
-
-
-FOLDER_COLUMNS = {"point": "Macro-AUC", "fmax": "Fmax", "macro_auprc": "Macro-AUPRC"}  # column -> its header
-
-
-def folder_table(results, models):
-    """Your records' table: a row per model in table order, its test macro-AUC, Fmax and macro-AUPRC as
-    `0.923(.001)` or `-`."""
-    models = in_order(models, table_models())
-    cells = {}
-    for column, header in FOLDER_COLUMNS.items():
-        statistics = _seed_statistics(results[results["dataset"] == "folder"], column)
-        cells.update({(model, header): (row["mean"], row["std"], int(row["seeds"]))
-                      for (_, _, model), row in statistics.iterrows() if model in models})
-    return _string_table(cells, models, list(FOLDER_COLUMNS.values()))
+    return _string_table(one_task_cells(results, models, dataset), models, list(ONE_TASK_COLUMNS[dataset].values()))
 
 
 def markdown_table(table):
@@ -302,7 +292,7 @@ def _icbeb_comparison_markdown(results, models):
              "Ours: mean(std, ddof=0) over seeds of the test point estimates; difference = our mean - the published "
              "value.", "",
              "|Method|Column|Seeds|Ours|Published|Ours - published|", "|:---|:---|:---|:---|:---|:---|"]
-    lines += _comparison_lines(icbeb_cells(results, models), published, models, list(ICBEB_COLUMNS.values()))
+    lines += _comparison_lines(one_task_cells(results, models, "icbeb"), published, models, list(ICBEB_COLUMNS.values()))
     return "\n".join(lines) + "\n"
 
 
@@ -353,13 +343,13 @@ def write_summary(outputfolder, models, tasks, figure=True, dataset="ptbxl"):
                          outputfolder / "results.png")
         comparison.append(_comparison_markdown(results, models, ptbxl_tasks))
     if ICBEB_TASK[0] in shown:
-        table = icbeb_table(results, models)
+        table = one_task_table(results, models, "icbeb")
         markdown.append(f"## {DATASET_NAMES[ICBEB_TASK[0]]} (all nine labels)\n\n{markdown_table(table)}{ICBEB_NOTES}"
                         + settings_line(outputfolder, results, ICBEB_TASK[0], models, [ICBEB_TASK[1]]))
         table.to_csv(outputfolder / "results_icbeb.csv")
         comparison.append(_icbeb_comparison_markdown(results, models))
     if "folder" in shown:
-        table = folder_table(results, models)
+        table = one_task_table(results, models, "folder")
         markdown.append(f"## {DATASET_NAMES['folder']} (every label of the folder's table)\n\n{markdown_table(table)}"
                         f"{FOLDER_NOTES}" + settings_line(outputfolder, results, "folder", models, ["all"]))
         table.to_csv(outputfolder / "results_folder.csv")
