@@ -54,6 +54,13 @@ $problems
 Remove that folder and re-run ./get_ptbxl.sh to download PTB-XL again."
 fi
 
+if [ -e "$TARGET" ] || [ -L "$TARGET" ]; then
+  fail "$TARGET is not a folder (a file, or a link to nothing); move it away, or set PTBXL_DIR to another path."
+fi
+if { [ -e "$ARCHIVE" ] || [ -L "$ARCHIVE" ]; } && [ ! -f "$ARCHIVE" ]; then
+  fail "$ARCHIVE, where the download goes, is not a file (a folder, or a link to nothing); move it away and re-run ./get_ptbxl.sh."
+fi
+
 mkdir -p "$(dirname "$TARGET")"
 FETCHED="" # whether this run downloaded the archive: only then is it ever removed (one put there by hand is the user's)
 if [ ! -f "$ARCHIVE" ]; then
@@ -93,5 +100,9 @@ $problems
 Nothing was installed and the archive was removed; re-run ./get_ptbxl.sh to download it again."
 fi
 mv "$ROOT" "$TARGET"
-rm -f "$ARCHIVE"
-echo "PTB-XL $VERSION is in $TARGET (verified)."
+if [ -n "$FETCHED" ]; then
+  rm -f "$ARCHIVE"
+  echo "PTB-XL $VERSION is in $TARGET (verified)."
+else
+  echo "PTB-XL $VERSION is in $TARGET (verified), unpacked from $ARCHIVE, which was there before and is left as it is."
+fi

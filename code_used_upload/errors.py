@@ -9,12 +9,17 @@ class UserError(Exception):
 
 def exit_status(run, unit, interrupted):
     """Call `run()`, which returns the failed units as (name, error) pairs; return the entry point's exit
-    status: 0, 1 when a unit failed (each said on stderr), 2 for bad input (its message on one line), 130
-    on Ctrl-C (with `interrupted`: what is kept and how to resume)."""
+    status: 0, 1 when a unit failed (each said on stderr), 2 for bad input or a file that cannot be read or
+    written (its message on one line), 130 on Ctrl-C (with `interrupted`: what is kept and how to resume)."""
     try:
         failed = run()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a folder that cannot be written, a full disk: the file named, on one line
+        where = f" {error.filename}" if error.filename else ""
+        print(f"error: could not read or write{where} ({error.strerror or error}): check that it can be "
+              f"read and its folder written, and that its disk has space, then rerun the same command", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: {interrupted}", file=sys.stderr)

@@ -2,7 +2,6 @@
 folds drawn as the benchmark draws them and kept, bad input refused in one line before anything is written, a
 lead subset end to end to predict.py, and the real PTB-XL slice laid out as a user's folder."""
 import json
-import shutil
 
 import numpy as np
 import pandas as pd

@@ -175,6 +175,50 @@ def test_only_the_toolkits_own_files_beside_a_run_are_removed(tmp_path, capsys, 
     assert (tmp_path / ".run.v2.checkpoint.pt").read_bytes() == other and not abandoned.exists()
 
 
+def test_a_run_stopped_while_writing_its_cache_resumes_and_its_temporary_goes(tmp_path, synthetic_ptbxl):
+    """A first run killed while writing the signal cache (before the output folder is marked) left only a
+    temporary: the rerun recognises the folder as the toolkit's, and removes a temporary of this machine whose
+    process has ended; a living process's, another machine's and a file of yours stay."""
+    import os
+    import socket
+
+    cache = tmp_path / "out" / "cache"
+    cache.mkdir(parents=True)
+    dead = cache / f".signals_100hz.npy.{socket.gethostname()}-{2**22 + 12345}.tmp"
+    kept = {cache / f".signals_100hz.npy.{socket.gethostname()}-{os.getppid()}.tmp": b"a living run's",
+            cache / ".signals_100hz.npy.another-machine-77.tmp": b"another machine's",
+            cache / ".signals_100hz.npy.mine.tmp": b"yours"}
+    for path, content in {dead: b"half a cache", **kept}.items():
+        path.write_bytes(content)
+    assert ecg_grid.main(["--datafolder", str(synthetic_ptbxl), "--outputfolder", str(tmp_path / "out"),
+                          "--tasks", "superdiagnostic", "--prepare-only"]) == 0
+    assert (cache / "signals_100hz.npy").is_file() and not dead.exists()
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_a_file_that_cannot_be_written_is_one_line(capsys):
+    from code_used_upload.errors import exit_status
+
+    def full_disk():
+        raise OSError("1344000 requested and 524256 written")
+
+    for run, said in ((lambda: (_ for _ in ()).throw(PermissionError(13, "Permission denied", "/out/results.csv")),
+                       "/out/results.csv (Permission denied)"), (full_disk, "(1344000 requested and 524256 written)")):
+        assert exit_status(run, "cell", "rerun") == 2
+        assert said in one_error_line(capsys)
+
+
+def test_write_atomically_names_the_file_a_short_write_failed_on(tmp_path):
+    from code_used_upload.files import write_atomically
+
+    def short_write(file):
+        raise OSError("1344000 requested and 524256 written")  # numpy's words on a full disk: no file named
+
+    with pytest.raises(OSError) as failed:
+        write_atomically(tmp_path / "signals_100hz.npy", short_write)
+    assert failed.value.filename == str(tmp_path / "signals_100hz.npy") and list(tmp_path.iterdir()) == []
+
+
 def test_a_folder_in_use_is_refused_and_a_kept_empty_folder_keeps_its_permissions(tmp_path):
     from code_used_upload.experiments.folders import cell_lock
 

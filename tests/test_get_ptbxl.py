@@ -137,7 +137,24 @@ def test_an_archive_put_there_by_hand_is_never_removed(tmp_path, serve):
         result = run_script(url, target)
         assert result.returncode != 0 and said in result.stderr and "which was there before" in result.stderr
         assert archive.read_bytes() == bytes_there and not target.exists()
+    good = release_zip(archive).read_bytes()
+    result = run_script(url, target)
+    assert result.returncode == 0 and "left as it is" in result.stdout, result.stderr
+    assert_release_in(target)
+    assert archive.read_bytes() == good  # installed from it, and kept
     assert requests == []  # an archive there is used as it is
+
+
+def test_a_folder_where_the_archive_goes_or_a_file_where_the_release_goes_is_one_line(tmp_path, serve):
+    url, requests = serve(ranges=False)
+    target = tmp_path / "data" / "ptbxl"
+    Path(f"{target}.zip").mkdir(parents=True)
+    result = run_script(url, target)
+    assert result.returncode != 0 and result.stderr.count("\n") == 1 and "is not a file (a folder" in result.stderr
+    target.write_text("a file of yours")
+    result = run_script(url, target)
+    assert result.returncode != 0 and result.stderr.count("\n") == 1 and "is not a folder" in result.stderr
+    assert target.read_text() == "a file of yours" and requests == []
 
 
 def test_resumes_a_partial_download(tmp_path, serve):

@@ -103,4 +103,4 @@ def test_a_new_backbone_is_one_file_in_models(tmp_path, synthetic_ptbxl):
     for model in ("my_cnn", "my_cnn_ldm"):
         cell = out / "exp1.1.1" / "models" / model / "seed0"
         assert (cell / "y_test_pred.npy").is_file()
-        assert f'"max_lr": 0.003' in (cell / "cell.json").read_text()
+        assert '"max_lr": 0.003' in (cell / "cell.json").read_text()

@@ -13,7 +13,6 @@ from code_used_upload.data.photos import write_photo_folder
 from code_used_upload.errors import UserError
 from code_used_upload.experiments.noisy_run import RunOptions, parse_task, resolve_run
 from code_used_upload.models.imagenet_resnet import IMAGENET_MEAN, imagenet_resnet
-from code_used_upload.models.noisy import ARCH_SETUPS
 from code_used_upload.models.preact_resnet import preact_resnet18
 from code_used_upload.training import fits
 
@@ -67,8 +66,13 @@ def test_pretrained_weights_of_yours_or_imagenet_and_what_they_change(tmp_path, 
     with pytest.raises(UserError, match="download https://download.pytorch.org/models/resnet18-f37072fd.pth and place "
                                         "it at .*checkpoints/resnet18-f37072fd.pth"):
         imagenet_resnet("resnet18", 3, "imagenet")
+    older = {key: value for key, value in yours.state_dict().items() if not key.endswith("num_batches_tracked")}
+    torch.save(older, tmp_path / "older.pt")  # as older torchvision files: no BatchNorm step counters
+    assert torch.equal(imagenet_resnet("resnet18", 3, str(tmp_path / "older.pt")).conv1.weight, yours.conv1.weight)
     (tmp_path / "not-weights.pt").write_bytes(b"not a zip")
-    for bad, said in ((tmp_path / "missing.pt", "no such file"), (tmp_path / "not-weights.pt", "not a state dict")):
+    torch.save({0: torch.zeros(1)}, tmp_path / "numbered.pt")
+    for bad, said in ((tmp_path / "missing.pt", "no such file"), (tmp_path / "not-weights.pt", "not a state dict"),
+                      (tmp_path / "numbered.pt", "holds no state dict")):
         with pytest.raises(UserError, match=said):
             imagenet_resnet("resnet18", 3, str(bad))
 

@@ -180,19 +180,14 @@ def check_records(datafolder, table, leads, sampling_frequency, min_samples, pro
 
 
 def _read_some(jobs):
-    """The signals of some records (`read_leads`) concatenated, a UserError naming the row of the first that
-    cannot be read or whose samples are not as many as its header says."""
+    """The signals of some records (`read_leads`: as many samples as their headers say) concatenated, a
+    UserError naming the row of the first that cannot be read."""
     signals = []
     for path, leads, sampling_frequency, header, row, record in jobs:
         try:
-            signal = read_leads(path, leads, sampling_frequency, header)
-            if len(signal) != resampled_length(header.sig_len, header.fs, sampling_frequency):
-                raise RecordProblem(f"has {len(signal)} samples at {sampling_frequency} Hz where its header's "
-                                    f"{header.sig_len} at {header.fs:g} Hz make "
-                                    f"{resampled_length(header.sig_len, header.fs, sampling_frequency)}")
+            signals.append(read_leads(path, leads, sampling_frequency, header))
         except RecordProblem as problem:
             raise UserError(f"{LABELS_FILE} row {row}: record {record} {problem}: {FIX_ROW}") from None
-        signals.append(signal)
     return np.concatenate(signals)
 
 

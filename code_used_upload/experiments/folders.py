@@ -24,6 +24,7 @@ import torch
 
 from code_used_upload.configs.identity import IDENTITY_KEY
 from code_used_upload.errors import UserError
+from code_used_upload.files import process_runs
 from code_used_upload.training.device import describe_device
 
 SHOWN_FILES = 3  # the files a refusal names before "..."
@@ -178,7 +179,8 @@ def _wrote_before(folder):
     for pattern in ("*/models/*/seed*", "*/*/models/*/seed*", "*/*/*/models/*/seed*"):
         if any(is_complete(cell) for cell in folder.glob(pattern)):
             return True
-    if any(folder.glob("cache/*signals_*hz.npy")):  # a signal cache: PTB-XL's, ICBEB's, a folder's (data/)
+    # a signal cache (PTB-XL's, ICBEB's, a folder's: data/), or one a run stopped while writing it
+    if any(folder.glob("cache/*signals_*hz.npy")) or any(folder.glob("cache/.*signals_*hz.npy.*.tmp")):
         return True
     try:
         first = (folder / "results.md").read_text().split("\n", 1)[0]
@@ -244,13 +246,7 @@ def _abandoned_workspace(folder, name):
     match = re.fullmatch(rf"\.{re.escape(name)}\.tmp-{re.escape(platform.node())}-(\d+)", folder.name)
     if not match or folder.is_symlink() or not (folder / WORKSPACE_MARK).is_file():
         return False
-    try:
-        os.kill(int(match[1]), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # it runs, under another user
-        return False
-    return False
+    return not process_runs(int(match[1]))
 
 
 def provenance(device, settings):

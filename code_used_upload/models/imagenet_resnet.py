@@ -80,9 +80,13 @@ def check_pretrained(arch, path):
 
 
 def _refuse_other_shapes(arch, path, state, network_state):
-    """A UserError unless `state` has the keys and shapes of `network_state` (`arch`'s), the classifier's aside."""
-    expected = {key: value.shape for key, value in network_state.items() if not key.startswith("fc.")}
-    given = {key: value.shape for key, value in state.items() if not key.startswith("fc.")}
+    """A UserError unless `state` has the keys and shapes of `network_state` (`arch`'s), the classifier's and
+    BatchNorm's step counters aside (torch starts them at 0 where a file, an older torchvision's, has none)."""
+    def checked(key):
+        return not key.startswith("fc.") and not key.endswith("num_batches_tracked")
+
+    expected = {key: value.shape for key, value in network_state.items() if checked(key)}
+    given = {key: value.shape for key, value in state.items() if checked(key)}
     wrong = sorted(key for key in expected if key in given and given[key] != expected[key])
     missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
     if wrong or missing or unexpected:
@@ -122,7 +126,8 @@ def _state_from_file(path):
         reason = (str(error).strip().splitlines() or [""])[0]
         raise UserError(f"--pretrained {path} is not a state dict torch can read safely ({type(error).__name__}: "
                         f"{reason}); save the weights with torch.save(model.state_dict(), PATH)") from None
-    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(key, str) and isinstance(value, torch.Tensor)
+                                              for key, value in state.items()):
         raise UserError(f"--pretrained {path} holds no state dict (a mapping of names to tensors); save the weights "
                         f"with torch.save(model.state_dict(), PATH)")
     return state
