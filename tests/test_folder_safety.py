@@ -184,10 +184,10 @@ def test_a_run_stopped_while_writing_its_cache_resumes_and_its_temporary_goes(tm
 
     cache = tmp_path / "out" / "cache"
     cache.mkdir(parents=True)
-    dead = cache / f".signals_100hz.npy.{socket.gethostname()}-{2**22 + 12345}.tmp"
-    kept = {cache / f".signals_100hz.npy.{socket.gethostname()}-{os.getppid()}.tmp": b"a living run's",
-            cache / ".signals_100hz.npy.another-machine-77.tmp": b"another machine's",
-            cache / ".signals_100hz.npy.mine.tmp": b"yours"}
+    dead = cache / f".signals_100hz.npy.tmp-{socket.gethostname()}-{2**22 + 12345}"
+    kept = {cache / f".signals_100hz.npy.tmp-{socket.gethostname()}-{os.getppid()}": b"a living run's",
+            cache / ".signals_100hz.npy.tmp-another-machine-77": b"another machine's",
+            cache / ".signals_100hz.npy.tmp-mine": b"yours"}
     for path, content in {dead: b"half a cache", **kept}.items():
         path.write_bytes(content)
     assert ecg_grid.main(["--datafolder", str(synthetic_ptbxl), "--outputfolder", str(tmp_path / "out"),

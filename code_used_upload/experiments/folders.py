@@ -11,12 +11,9 @@ directory) is refused before anything trains (`check_own_folder`), and nothing i
 """
 import contextlib
 import fcntl
-import glob
 import json
 import math
 import os
-import platform
-import re
 import shutil
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import torch
 
 from code_used_upload.configs.identity import IDENTITY_KEY
 from code_used_upload.errors import UserError
-from code_used_upload.files import process_runs
+from code_used_upload.files import abandoned_temporaries, temporary_beside
 from code_used_upload.training.device import describe_device
 
 SHOWN_FILES = 3  # the files a refusal names before "..."
@@ -180,7 +177,7 @@ def _wrote_before(folder):
         if any(is_complete(cell) for cell in folder.glob(pattern)):
             return True
     # a signal cache (PTB-XL's, ICBEB's, a folder's: data/), or one a run stopped while writing it
-    if any(folder.glob("cache/*signals_*hz.npy")) or any(folder.glob("cache/.*signals_*hz.npy.*.tmp")):
+    if any(folder.glob("cache/*signals_*hz.npy")) or any(folder.glob("cache/.*signals_*hz.npy.tmp-*")):
         return True
     try:
         first = (folder / "results.md").read_text().split("\n", 1)[0]
@@ -218,10 +215,10 @@ def cell_workspace(final, flag="--outputfolder"):
     check_own_folder(final, flag)
     target = Path(final).resolve()  # a link to an empty folder: that folder receives the cell, the link stays
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
-        if _abandoned_workspace(stale, target.name):
+    for stale in abandoned_temporaries(target):
+        if (stale / WORKSPACE_MARK).is_file():  # a workspace, not a file or folder of yours of a name like it
             shutil.rmtree(stale, ignore_errors=True)
-    work = target.parent / f".{target.name}.tmp-{platform.node()}-{os.getpid()}"
+    work = temporary_beside(target)
     work.mkdir(parents=True)
     (work / WORKSPACE_MARK).touch()
     try:
@@ -238,15 +235,6 @@ def cell_workspace(final, flag="--outputfolder"):
                         f"is kept in {work}: move it where you want it") from None
     if mode is not None:
         os.chmod(target, mode)
-
-
-def _abandoned_workspace(folder, name):
-    """Whether `folder` is a workspace of this toolkit for `name` left by a process of this machine that has
-    ended: its name, the mark inside it, and no such process (another machine's are left alone)."""
-    match = re.fullmatch(rf"\.{re.escape(name)}\.tmp-{re.escape(platform.node())}-(\d+)", folder.name)
-    if not match or folder.is_symlink() or not (folder / WORKSPACE_MARK).is_file():
-        return False
-    return not process_runs(int(match[1]))
 
 
 def provenance(device, settings):
